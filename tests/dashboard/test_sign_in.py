@@ -1,0 +1,46 @@
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_home_page_sends_a_stranger_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_sign_in_page_asks_for_an_email_address_and_a_password(client):
+    response = client.get(reverse("login"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'type="email"' in page
+    assert 'type="password"' in page
+    assert "Sign in" in page
+
+
+def test_signing_in_by_email_in_any_case_opens_the_home_page(client, user, password):
+    response = client.post(reverse("login"), {"username": "DANA@example.com", "password": password}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("home")
+    assert "Signed in as <strong>dana@example.com</strong>" in response.content.decode()
+
+
+def test_a_wrong_password_is_explained_without_saying_which_part_was_wrong(client, user):
+    response = client.post(reverse("login"), {"username": "dana@example.com", "password": "nope"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "do not match an account" in page
+    assert "_auth_user_id" not in client.session
+
+
+def test_signing_out_is_a_post_and_ends_the_session(signed_in_client):
+    assert signed_in_client.get(reverse("logout")).status_code == 405
+    response = signed_in_client.post(reverse("logout"))
+    assert response.status_code == 302
+    assert "_auth_user_id" not in signed_in_client.session
+
+
+def test_the_health_check_answers_without_signing_in(client):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
