@@ -1,0 +1,28 @@
+# The production image: gunicorn serving the dashboard behind a proxy that terminates TLS.
+# Configure it with environment variables (README, "Configuration"); it holds no secret.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app
+
+# Dependencies in their own layer, rebuilt only when pyproject.toml changes.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY . .
+# collectstatic needs settings to load; this key exists only for this build step.
+RUN SECRET_KEY=collectstatic-build-step-only DEBUG=0 python manage.py collectstatic --noinput \
+    && mkdir -p /app/var && chown app:app /app/var
+
+USER app
+ENV DEBUG=0 PORT=8000 WEB_CONCURRENCY=3
+EXPOSE 8000
+# gunicorn binds 0.0.0.0:$PORT and starts $WEB_CONCURRENCY workers when those are set.
+CMD ["gunicorn", "dashboard.wsgi", "--threads", "4", "--timeout", "30", "--graceful-timeout", "20", "--access-logfile", "-"]

@@ -1,0 +1,76 @@
+"""Settings come from the environment; each case runs in a fresh interpreter."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; django.setup(); from django.conf import settings as s;"
+    "print(json.dumps({'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+    " 'cache': s.CACHES['default']['BACKEND'], 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND,"
+    " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE}))"
+)
+CONFIG_VARIABLES = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND")
+
+
+def run(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    clean["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def settings_with(**env: str) -> dict:
+    result = run(**env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_production_refuses_to_start_without_a_secret_key_and_says_why_in_one_line():
+    result = run(DEBUG="0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Refusing to start: SECRET_KEY is not set (it is required when DEBUG is off)."
+    ]
+
+
+def test_development_runs_on_the_embedded_default_with_no_variables_but_debug():
+    found = settings_with(DEBUG="1")
+    assert found["debug"] is True
+    assert found["db"] == "django.db.backends.sqlite3"
+    assert found["name"] == str(REPO / "var" / "dashboard.sqlite3")
+    assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert found["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert found["postmark"] == "https://api.postmarkapp.com"
+    assert found["hosts"] == ["127.0.0.1", "localhost"]
+
+
+def test_production_reads_its_database_cache_and_hosts_from_the_environment():
+    found = settings_with(
+        SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://app@db.internal:5432/dashboard",
+        REDIS_URL="redis://cache.internal:6379/1",
+        ALLOWED_HOSTS="streams.example.com, www.streams.example.com",
+        POSTMARK_API_URL="http://127.0.0.1:9999",
+    )
+    assert found["debug"] is False
+    assert found["db"] == "django.db.backends.postgresql"
+    assert found["name"] == "dashboard"
+    assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert found["hosts"] == ["streams.example.com", "www.streams.example.com"]
+    assert found["postmark"] == "http://127.0.0.1:9999"
+    assert found["secure_cookies"] is True
+
+
+def test_a_production_configuration_passes_djangos_deployment_checks():
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and k != "SECURE_SSL_REDIRECT"}
+    env = {**clean, "SECRET_KEY": "x9" * 30 + "-Qz!", "ALLOWED_HOSTS": "streams.example.com"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

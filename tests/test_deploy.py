@@ -1,0 +1,104 @@
+"""The production image's command, run here: no Docker engine runs on these machines."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def image_command() -> list[str]:
+    return json.loads(re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE).group(1))
+
+
+def get(url: str, **headers) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def gunicorn(tmp_path, collected_static):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DEBUG": "0",
+        "SECRET_KEY": "a-production-like-secret-key-for-this-test-only-0123456789",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "STATIC_ROOT": str(collected_static),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    env.pop("SECURE_SSL_REDIRECT", None)
+    process = subprocess.Popen(image_command(), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited: {process.stdout.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("gunicorn did not listen within 20 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_the_image_is_slim_python_311_running_as_a_non_root_user():
+    assert re.search(r"^FROM python:3\.11-slim", DOCKERFILE, re.MULTILINE)
+    assert re.search(r"^USER app$", DOCKERFILE, re.MULTILINE)
+    assert "collectstatic --noinput" in DOCKERFILE
+    assert image_command()[0] == "gunicorn"
+
+
+def test_the_image_command_serves_the_dashboard_behind_a_proxy(gunicorn):
+    status, _, body = get(f"{gunicorn}/healthz", **{"X-Forwarded-Proto": "https"})
+    assert (status, body) == (200, b"ok\n")
+
+    status, _, page = get(f"{gunicorn}/accounts/login/", **{"X-Forwarded-Proto": "https"})
+    assert status == 200 and b"Sign in" in page
+
+    css = re.search(rb'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page).group(1).decode()
+    status, headers, _ = get(f"{gunicorn}{css}", **{"Accept-Encoding": "gzip", "X-Forwarded-Proto": "https"})
+    assert status == 200 and headers.get("Content-Encoding") == "gzip"
+
+
+def test_the_image_command_sends_plain_http_to_https(gunicorn):
+    request = urllib.request.Request(f"{gunicorn}/accounts/login/")
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(request, timeout=5)
+    assert answer.value.code == 301
+    assert answer.value.headers["Location"].startswith("https://127.0.0.1")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
