@@ -1,0 +1,35 @@
+"""Postmark fixtures: a fresh in-process sandbox per test, a server token it knows, raw HTTP to it."""
+
+import httpx
+import pytest
+
+from dashboard.postmark.sandbox import Sandbox, install
+
+# Made up: the sandbox must never see a real token.
+SANDBOX_TOKEN = "5a4db0c5-0000-4000-8000-not-a-real-token"
+
+
+@pytest.fixture
+def sandbox():
+    """A fresh Sandbox installed as the process-wide one for this test; the previous one comes back after."""
+    fresh = Sandbox()
+    previous = install(fresh)
+    try:
+        yield fresh
+    finally:
+        fresh.clear_faults()  # releases a request a failed test left hanging
+        install(previous)
+
+
+@pytest.fixture
+def sandbox_token(sandbox):
+    """A token whose server (three default streams) exists in `sandbox`."""
+    sandbox.add_server(SANDBOX_TOKEN, name="Test server")
+    return SANDBOX_TOKEN
+
+
+@pytest.fixture
+def sandbox_http(sandbox):
+    """Raw HTTP to the sandbox, in process: no socket, no token header set."""
+    with httpx.Client(base_url="http://sandbox.test", transport=httpx.WSGITransport(app=sandbox)) as client:
+        yield client
