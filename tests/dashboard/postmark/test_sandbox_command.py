@@ -1,0 +1,139 @@
+"""`manage.py sandbox` as an operator runs it: a real process, a real socket, a restart on --state."""
+
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.socket
+
+REPO = Path(__file__).resolve().parents[3]
+TOKEN = "7f3e9b2a-0000-4000-8000-made-up-token-cafe"
+STARTUP_SECONDS = 10  # a bound, not a sleep: the first line usually comes in well under a second
+STOP_SECONDS = 5
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen
+    first_line: str
+    base_url: str
+    log: Path
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"X-Postmark-Server-Token": token} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=STOP_SECONDS, trust_env=False)
+
+
+def read_first_line(process: subprocess.Popen, log: Path) -> str:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if ready:
+            return process.stdout.readline()
+        if process.poll() is not None:
+            break
+    pytest.fail(f"manage.py sandbox printed nothing (exit {process.poll()}):\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> int:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_SECONDS)
+    return process.returncode
+
+
+@pytest.fixture
+def start_sandbox(tmp_path):
+    """Starts `manage.py sandbox --port 0 ...`; every process it started is stopped afterwards."""
+    processes = []
+
+    def start(*arguments: str) -> Running:
+        log = tmp_path / f"sandbox-{len(processes)}.log"
+        with log.open("w") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "sandbox", "--port", "0", *arguments],
+                cwd=REPO,
+                env={**os.environ, "DEBUG": "1"},
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+            )
+        processes.append(process)
+        line = read_first_line(process, log)
+        port = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert port, line
+        return Running(process, line, f"http://127.0.0.1:{port.group(1)}", log)
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            stop(process)
+            process.stdout.close()
+
+
+def test_the_command_serves_postmark_over_loopback_and_keeps_streams_across_a_restart(
+    start_sandbox, tmp_path
+):
+    state = tmp_path / "state.json"
+    first = start_sandbox("--token", TOKEN, "--state", str(state))
+
+    with first.client() as client:
+        assert [s["ID"] for s in client.get("/message-streams").json()["MessageStreams"]] == [
+            "outbound", "inbound", "broadcast",
+        ]
+        body = {"ID": "billing", "Name": "Billing", "MessageStreamType": "Transactional"}
+        assert client.post("/message-streams", json=body).status_code == 200
+        duplicate = client.post("/message-streams", json=body)
+    assert (duplicate.status_code, duplicate.json()["ErrorCode"]) == (422, 1230)
+    assert duplicate.headers["X-PM-ApiErrorCode"] == "1230"
+    assert stop(first.process) == 0
+    assert "stopped" in first.process.stdout.read()
+
+    second = start_sandbox("--token", TOKEN, "--state", str(state))
+
+    with second.client() as client:
+        assert client.get("/message-streams/billing").json()["Name"] == "Billing"
+    server_id = re.search(r"ServerID (\d+)", first.first_line).group(1)
+    assert f"ServerID {server_id} " in second.first_line
+
+
+def test_the_command_never_shows_a_token_in_its_output_or_request_log(start_sandbox):
+    running = start_sandbox("--token", TOKEN, "--token", "0a1b2c3d-0000-4000-8000-second-fake-beef")
+
+    with running.client(token=None) as client:
+        refused = client.get("/message-streams")
+    with running.client() as client:
+        assert client.get("/message-streams", headers={"X-Extra-Header": "visible?"}).status_code == 200
+    stop(running.process)
+
+    assert (refused.status_code, refused.json()["ErrorCode"]) == (401, 10)
+    assert TOKEN not in running.first_line
+    servers = r'ServerID \d+ \(token ending "cafe"\), ServerID \d+ \(token ending "beef"\)'
+    assert re.search(servers, running.first_line)
+    log = running.log.read_text()
+    assert '"GET /message-streams HTTP/1.1" 200' in log
+    assert TOKEN not in log and "visible?" not in log and "X-Postmark" not in log
+
+
+def test_the_command_refuses_to_listen_beyond_loopback():
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "sandbox", "--host", "0.0.0.0", "--token", TOKEN],
+        cwd=REPO, env={**os.environ, "DEBUG": "1"}, capture_output=True, text=True, timeout=STARTUP_SECONDS,
+    )
+
+    assert finished.returncode != 0
+    assert "loopback" in finished.stderr
+    assert TOKEN not in finished.stdout + finished.stderr
