@@ -78,7 +78,8 @@ def in_process(calls: int) -> None:
         rounds.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
     growth = (rounds[-1] - rounds[1]) / 1024
-    print(f"{'in-process memory, rounds 2-4 of ' + str(calls) + ' calls':<42} {growth:+.1f} KiB traced (flat = no leak)")
+    label = f"in-process memory, rounds 2-4 of {calls} calls"
+    print(f"{label:<42} {growth:+.1f} KiB traced (flat = no leak)")
 
 
 def start_http_sandbox() -> tuple[subprocess.Popen, str]:

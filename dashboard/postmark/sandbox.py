@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
@@ -761,7 +761,7 @@ class Sandbox:
             return self._now()
 
     def _now(self) -> datetime:
-        return datetime.now(timezone.utc) + self._state.clock_offset
+        return datetime.now(UTC) + self._state.clock_offset
 
     def _stamp(self) -> datetime:
         """Now to the second: every timestamp the sandbox hands out, so archive answers end in .00."""

@@ -8,12 +8,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = (
-    "import json, django; django.setup(); from django.conf import settings as s;"
-    "print(json.dumps({'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+    "import json, django; django.setup(); from django.conf import settings as s; db = s.DATABASES['default'];"
+    "print(json.dumps({'debug': s.DEBUG, 'db': db['ENGINE'], 'name': str(db['NAME']),"
     " 'cache': s.CACHES['default']['BACKEND'], 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND,"
     " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE}))"
 )
-CONFIG_VARIABLES = ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND")
+CONFIG_VARIABLES = (
+    "DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND"
+)
 
 
 def run(**env: str) -> subprocess.CompletedProcess:

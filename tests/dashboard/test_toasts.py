@@ -1,8 +1,8 @@
 import pytest
 from django.contrib import messages
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.http import HttpResponse
 from django.test import RequestFactory
-from django.contrib.messages.storage.fallback import FallbackStorage
 from django_htmx.middleware import HtmxMiddleware
 
 from dashboard.middleware import HtmxMessagesMiddleware

@@ -7,7 +7,7 @@ What Postmark sends is taken from its own examples in shared/postmark-wire and t
 import json
 import logging
 import traceback
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -238,7 +238,7 @@ def test_server_id_may_be_an_int_or_a_numeric_string(server_id):
         ),
         ("2020-07-01T09:15:00.5-04:00", datetime(2020, 7, 1, 9, 15, 0, 500000, tzinfo=EASTERN_SUMMER)),
         ("2020-12-01T09:15:00-05:00", datetime(2020, 12, 1, 9, 15, tzinfo=timezone(timedelta(hours=-5)))),
-        ("2020-07-01T13:15:00Z", datetime(2020, 7, 1, 13, 15, tzinfo=timezone.utc)),
+        ("2020-07-01T13:15:00Z", datetime(2020, 7, 1, 13, 15, tzinfo=UTC)),
         ("2020-07-01T15:15:00+02:00", datetime(2020, 7, 1, 15, 15, tzinfo=timezone(timedelta(hours=2)))),
     ],
 )
