@@ -6,16 +6,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-# The demo runs in development mode against the in-process Postmark sandbox, kept under var/.
-DEMO_ENV := DEBUG=1 POSTMARK_SANDBOX_STATE=var/sandbox.json
+# The demo runs the product as production does (no DEBUG pages, hashed static files) on plain HTTP
+# on loopback, against the in-process Postmark sandbox. Its key and state live under var/.
+# `DEBUG=1 make demo` shows Django's debug pages instead.
+DEMO_ENV := DEMO=1 SECRET_KEY="$$(cat var/secret_key)" POSTMARK_SANDBOX_STATE=var/sandbox.json \
+	STATIC_ROOT=var/staticfiles
 
 .PHONY: demo test install clean
 
-demo: install
-	@mkdir -p var
+demo: install var/secret_key
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(BIN)/python manage.py demo_seed
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+var/secret_key:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 test: install
 	$(BIN)/python -m pytest

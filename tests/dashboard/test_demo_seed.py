@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_demo_seed_makes_one_sign_in_and_says_how_to_use_it(settings, capsys):
-    settings.DEBUG = True
+    settings.DEMO = True
     call_command("demo_seed")
     call_command("demo_seed")
     out = capsys.readouterr().out
@@ -27,8 +27,9 @@ def test_the_demo_seed_keeps_a_password_someone_changed(settings):
     assert User.objects.get(email=DEMO_EMAIL).check_password("changed-by-hand-42")
 
 
-def test_the_demo_seed_refuses_outside_development(settings):
+def test_the_demo_seed_refuses_outside_the_demo_and_development(settings):
     settings.DEBUG = False
-    with pytest.raises(CommandError, match="only runs with DEBUG on"):
+    settings.DEMO = False
+    with pytest.raises(CommandError, match="only runs with DEMO or DEBUG on"):
         call_command("demo_seed")
     assert not User.objects.filter(email=DEMO_EMAIL).exists()

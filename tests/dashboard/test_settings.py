@@ -14,7 +14,7 @@ PROBE = (
     " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE}))"
 )
 CONFIG_VARIABLES = (
-    "DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND"
+    "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND"
 )
 
 
@@ -76,3 +76,14 @@ def test_a_production_configuration_passes_djangos_deployment_checks():
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_demo_runs_like_production_on_plain_http_on_loopback():
+    found = settings_with(DEMO="1", SECRET_KEY="d" * 50)
+    assert found["debug"] is False
+    assert found["hosts"] == ["127.0.0.1", "localhost"]
+    assert found["secure_cookies"] is False
+
+
+def test_the_demo_still_needs_a_real_secret_key():
+    assert run(DEMO="1").returncode == 1
