@@ -37,7 +37,6 @@ import os
 import re
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -831,9 +830,9 @@ class Sandbox:
         if taken is None:
             return self._answer_as_postmark(request)
         faults, release = taken
-        if faults.latency:
-            time.sleep(faults.latency)
-        if faults.hang and release.wait(self._hang_seconds):
+        # Waiting on the release event, not sleeping, lets clearing the faults end a delay at once.
+        released = bool(faults.latency) and release.wait(faults.latency)
+        if released or (faults.hang and release.wait(self._hang_seconds)):
             return self._answer_as_postmark(request)  # released: the faults were cleared or changed
         return faults.answer() if faults.status is not None else self._answer_as_postmark(request)
 

@@ -452,7 +452,7 @@ def test_a_slow_answer_within_the_read_timeout_succeeds(sandbox, sandbox_token):
     assert len(client.list_streams()) == 3
 
 
-@pytest.mark.parametrize("faults", [{"hang": True}, {"latency": 0.6}], ids=["hang", "latency"])
+@pytest.mark.parametrize("faults", [{"hang": True}, {"latency": 5.0}], ids=["hang", "latency"])
 def test_a_hung_postmark_is_unavailable_within_the_read_timeout_and_not_retried(
     sandbox, sandbox_token, caplog, faults
 ):
@@ -464,7 +464,8 @@ def test_a_hung_postmark_is_unavailable_within_the_read_timeout_and_not_retried(
     with pytest.raises(PostmarkUnavailable) as caught:
         client.get_stream("outbound")
 
-    assert time.monotonic() - started < 0.5
+    # Far below the 5 s latency or the 30 s hang; the log line proves there was no retry.
+    assert time.monotonic() - started < 2.0
     assert caught.value.status is None
     assert caught.value.message.startswith("Postmark did not answer within 0.2 s (ReadTimeout")
     assert "-> ReadTimeout, 1 attempt(s)" in caplog.text
