@@ -897,6 +897,9 @@ class Sandbox:
             control_value(body, "max_streams", "whole number", DEFAULT_MAX_STREAMS),
             control_value(body, "legacy", "boolean", False),
         )
+        if not created and "custom_unsubscribe" in body:
+            # A server the sandbox already has: the demo's way to grant (or take back) Custom handling.
+            self.grant_custom_unsubscribe(body["token"], body["custom_unsubscribe"])
         return json_answer(201 if created else 200, {"ServerID": server_id})
 
     def _control_reset(self, request: Request) -> Answer:

@@ -847,6 +847,20 @@ def test_a_server_can_be_added_through_the_control_path(sandbox_http):
     assert_refused(create(sandbox_http, ID="fourth"), 1225)  # two defaults, billing, then full
 
 
+def test_posting_a_known_server_again_grants_or_takes_back_custom_unsubscribe_handling(sandbox_http):
+    sandbox_http.post("/_sandbox/servers", json={"token": OTHER_TOKEN})
+    sandbox_http.headers[TOKEN_HEADER] = OTHER_TOKEN
+    custom = {"MessageStreamType": "Broadcasts", "SubscriptionManagementConfiguration": handling("Custom")}
+    assert_refused(create(sandbox_http, **custom), 1238)
+
+    granted = sandbox_http.post("/_sandbox/servers", json={"token": OTHER_TOKEN, "custom_unsubscribe": True})
+    assert granted.status_code == 200
+    assert create(sandbox_http, **custom).status_code == 200
+
+    sandbox_http.post("/_sandbox/servers", json={"token": OTHER_TOKEN, "custom_unsubscribe": False})
+    assert_refused(create(sandbox_http, ID="another", **custom), 1238)
+
+
 @pytest.mark.parametrize(
     "body",
     [
