@@ -7,6 +7,7 @@ REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and leaves DEBUG off. This module must neve
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -27,6 +28,16 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _validate_key_ring(text: str) -> str:
+    from dashboard.token_crypto import KeyRingError, parse_key_ring
+
+    try:
+        parse_key_ring(text)
+    except KeyRingError as error:
+        return str(error)
+    return ""
+
+
 DEBUG = env_bool("DEBUG")
 # `make demo` runs the product as production does, on a laptop: plain HTTP on loopback, real error pages.
 DEMO = env_bool("DEMO")
@@ -37,6 +48,19 @@ if not SECRET_KEY:
     if not DEBUG:
         sys.exit("Refusing to start: SECRET_KEY is not set (it is required when DEBUG is off).")
     SECRET_KEY = "insecure-development-key-used-only-when-DEBUG-is-on"
+
+# Server tokens are encrypted under this key ring (see dashboard/token_crypto.py), never under SECRET_KEY.
+TOKEN_ENCRYPTION_KEYS = os.environ.get("TOKEN_ENCRYPTION_KEYS", "")
+if not TOKEN_ENCRYPTION_KEYS.strip():
+    if not DEBUG:
+        sys.exit(
+            "Refusing to start: TOKEN_ENCRYPTION_KEYS is not set (it is required when DEBUG is off). "
+            "Generate a first key with `DEBUG=1 python manage.py generate_token_key --id k1`."
+        )
+    TOKEN_ENCRYPTION_KEYS = "dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="
+_token_key_problem = _validate_key_ring(TOKEN_ENCRYPTION_KEYS)
+if _token_key_problem:
+    sys.exit(f"Refusing to start: {_token_key_problem}")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if LOCAL else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -58,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "dashboard.context_processors.teams",
             ],
         },
     },
@@ -150,6 +176,17 @@ POSTMARK_CONNECT_TIMEOUT = float(os.environ.get("POSTMARK_CONNECT_TIMEOUT", "3")
 POSTMARK_READ_TIMEOUT = float(os.environ.get("POSTMARK_READ_TIMEOUT", "10"))
 # Where the in-process sandbox keeps its servers and streams between restarts; empty: memory only.
 POSTMARK_SANDBOX_STATE = os.environ.get("POSTMARK_SANDBOX_STATE", "")
+
+# The built-in sandbox stands in for Postmark in the demo and the tests; off in production.
+POSTMARK_SANDBOX_ENABLED = env_bool("POSTMARK_SANDBOX_ENABLED", default=LOCAL)
+
+# Invitations: how long a link works, and how many a team may send per hour.
+INVITATION_LIFETIME = timedelta(days=int(os.environ.get("INVITATION_LIFETIME_DAYS", "7")))
+INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "20"))
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
+
+# How many proxies in front of the app append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
