@@ -1,8 +1,13 @@
 """Middleware of the dashboard's own."""
 
+import ipaddress
+
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+
+from dashboard import audit
 
 
 class HtmxMessagesMiddleware:
@@ -32,3 +37,32 @@ class HtmxMessagesMiddleware:
         if 300 <= response.status_code < 400 or "HX-Redirect" in response or "HX-Location" in response:
             return False
         return response.get("Content-Type", "").startswith("text/html")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The visitor's address: REMOTE_ADDR, or the entry the nearest trusted proxy added."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.NUM_PROXIES > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= settings.NUM_PROXIES:
+            address = forwarded[-settings.NUM_PROXIES]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+class AuditContextMiddleware:
+    """Gives every request an id (echoed as X-Request-ID) and tells the audit log where events come from."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = audit.new_request_id(request.headers.get("X-Request-ID"))
+        with audit.context(
+            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request_id=request_id
+        ):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
