@@ -1,7 +1,12 @@
 """Forms of the dashboard's core pages."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+
+from dashboard.models import Role
+from dashboard.services import ServiceError
+from dashboard.services.servers import NAME_LOOKS_LIKE_TOKEN, name_looks_like_token
 
 
 class SignInForm(AuthenticationForm):
@@ -16,3 +21,117 @@ class SignInForm(AuthenticationForm):
         "Check both and try again; passwords are case-sensitive.",
         "inactive": "This account has been switched off. Ask your team's admin for help.",
     }
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=80, help_text="For example, your company or department.")
+
+
+def _role_choices(highest: Role) -> list[tuple[str, str]]:
+    return [(role.value, f"{role.label} — {role.description}") for role in Role.up_to(highest)]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(label="Role", choices=())
+
+    def __init__(self, *args, highest_role: Role, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(highest_role)
+        self.fields["role"].initial = Role.VIEWER.value
+        self.fields["role"].help_text = f"You can give a role up to your own ({highest_role.label})."
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=())
+
+    def __init__(self, *args, highest_role: Role, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [(role.value, role.label) for role in Role.up_to(highest_role)]
+
+
+class ConfirmTeamDeleteForm(forms.Form):
+    confirmation = forms.CharField(label="Type the team's name to confirm", max_length=80,
+                                   widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
+class NewAccountForm(forms.Form):
+    """For a person accepting an invitation who has no account yet."""
+
+    name = forms.CharField(label="Your name", max_length=150)
+    password1 = forms.CharField(label="Choose a password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                                help_text="At least 8 characters, not only numbers, and not a common password.")
+    password2 = forms.CharField(label="Type the password again", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password1") and cleaned.get("password2") and cleaned["password1"] != cleaned["password2"]:
+            self.add_error("password2", "The two passwords are different. Type the same password twice.")
+        return cleaned
+
+
+class TokenField(forms.CharField):
+    """A server token: never rendered back into the page, not even after a mistake."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Server API token")
+        kwargs.setdefault("max_length", 200)
+        kwargs.setdefault("help_text", "In Postmark, open the server, then API Tokens, and copy the Server API token. "
+                                       "Once saved, it is stored encrypted and never shown again.")
+        kwargs.setdefault("error_messages", {
+            "required": "Paste the server's API token.",
+            "max_length": "That is too long for a Postmark server token. Copy it again from the server's "
+                          "API Tokens page in Postmark.",
+        })
+        kwargs["widget"] = forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"})
+        super().__init__(**kwargs)
+
+
+class ServerNameField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Display name")
+        kwargs.setdefault("max_length", 80)
+        kwargs.setdefault("error_messages", {
+            "required": "Give the server a name your team will recognise.",
+            "max_length": "Keep the name to 80 characters or fewer.",
+        })
+        super().__init__(**kwargs)
+
+
+class _ServerNameForm(forms.Form):
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if name_looks_like_token(name):
+            # A token pasted into the name field must not be rendered back into the page either.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("name")] = ""
+            raise forms.ValidationError(NAME_LOOKS_LIKE_TOKEN)
+        return name
+
+
+class ServerConnectForm(_ServerNameForm):
+    name = ServerNameField(help_text="What your team calls this server, for example “Acme Production”.")
+    token = TokenField()
+    sandbox = forms.BooleanField(
+        label="This is a server in the built-in sandbox (for trying the dashboard out)", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not settings.POSTMARK_SANDBOX_ENABLED:
+            del self.fields["sandbox"]
+
+
+class ServerTokenForm(forms.Form):
+    token = TokenField(label="New server API token")
+
+
+class ServerRenameForm(_ServerNameForm):
+    name = ServerNameField()
+
+
+def apply_service_error(form: forms.Form, error: ServiceError) -> None:
+    """Show a service's refusal on the field it concerns, or above the form."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)

@@ -1,18 +1,44 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from dashboard import views
 from dashboard.forms import SignInForm
+from dashboard.views import accounts, core, members, servers, teams
+
+team_urls = [
+    path("", teams.team_home, name="team_home"),
+    path("leave/", teams.team_leave, name="team_leave"),
+    path("delete/", teams.team_delete_view, name="team_delete"),
+    path("members/", members.member_list, name="member_list"),
+    path("members/invite/", members.member_invite, name="member_invite"),
+    path("members/<int:member_id>/role/", members.member_role, name="member_role"),
+    path("members/<int:member_id>/remove/", members.member_remove_view, name="member_remove"),
+    path("invitations/<int:invitation_id>/revoke/", members.invitation_revoke_view, name="invitation_revoke"),
+    path("servers/connect/", servers.server_connect_view, name="server_connect"),
+    path("servers/<uuid:server_id>/", servers.server_detail, name="server_detail"),
+    path("servers/<uuid:server_id>/rename/", servers.server_rename_view, name="server_rename"),
+    path("servers/<uuid:server_id>/token/", servers.server_token_view, name="server_token"),
+    path("servers/<uuid:server_id>/remove/", servers.server_remove_view, name="server_remove"),
+]
+
+account_urls = [
+    path("login/", auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
+         name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", accounts.password_change, name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
+    path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+]
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
-        name="login",
-    ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", core.home, name="home"),
+    path("healthz", core.healthz, name="healthz"),
+    path("teams/", teams.team_list, name="team_list"),
+    path("t/<slug:team_slug>/", include(team_urls)),
+    path("invitations/<str:token>/", members.invitation_accept_view, name="invitation_accept"),
+    path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
 ]

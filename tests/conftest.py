@@ -1,10 +1,25 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite, and its one cast of personas.
+
+Team A ("Acme") has an owner, an admin, an editor and a viewer, and a server in the in-process
+sandbox. The outsider owns team B ("Globex"), with a server of its own. Every access test uses them.
+"""
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.test.utils import override_settings
 
+from dashboard import audit
+from dashboard.models import Membership, Role, Team
+from dashboard.postmark.sandbox import Sandbox, install
+from dashboard.services.servers import server_connect
+from dashboard.services.teams import team_create
+
 PASSWORD = "correct horse battery staple"
+# Made up, shaped like Postmark's: the sandbox must never see a real token.
+TOKEN_A = "aaaaaaaa-0000-4000-8000-00000000a1a1"
+TOKEN_B = "bbbbbbbb-0000-4000-8000-00000000b2b2"
+SPARE_TOKEN = "cccccccc-0000-4000-8000-00000000c3c3"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,17 +31,126 @@ def collected_static(tmp_path_factory):
         yield root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Real hashing costs ~0.3 s a user on purpose; the suite makes thousands of users."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def audit_context():
+    """As in a request: events carry an address, a browser and a request id."""
+    with audit.context(ip="203.0.113.7", user_agent="pytest", request_id="test-request") as context:
+        yield context
+
+
+@pytest.fixture
+def sandbox():
+    """A fresh Sandbox installed as the process-wide one for this test; the previous one comes back after."""
+    fresh = Sandbox()
+    previous = install(fresh)
+    try:
+        yield fresh
+    finally:
+        fresh.clear_faults()  # releases a request a failed test left hanging
+        install(previous)
+
+
 @pytest.fixture
 def password():
     return PASSWORD
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user(email="dana@example.com", password=PASSWORD, name="Dana Reyes")
+def make_user(django_user_model):
+    def make(email: str, name: str = ""):
+        return django_user_model.objects.create_user(email=email, password=PASSWORD, name=name)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("dana@example.com", "Dana Reyes")
 
 
 @pytest.fixture
 def signed_in_client(client, user):
     client.force_login(user)
     return client
+
+
+# --- The cast ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("olivia@acme.example", "Olivia Owner")
+
+
+@pytest.fixture
+def team_a(owner):
+    return team_create(actor=owner, name="Acme")
+
+
+def _member(team, user, role):
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def admin(make_user, team_a):
+    return _member(team_a, make_user("adam@acme.example", "Adam Admin"), Role.ADMIN)
+
+
+@pytest.fixture
+def editor(make_user, team_a):
+    return _member(team_a, make_user("edith@acme.example", "Edith Editor"), Role.EDITOR)
+
+
+@pytest.fixture
+def viewer(make_user, team_a):
+    return _member(team_a, make_user("victor@acme.example", "Victor Viewer"), Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("oscar@globex.example", "Oscar Outsider")
+
+
+@pytest.fixture
+def team_b(outsider) -> Team:
+    return team_create(actor=outsider, name="Globex")
+
+
+@pytest.fixture
+def server_a(sandbox, team_a, owner):
+    sandbox.add_server(TOKEN_A, name="Acme Production")
+    return server_connect(actor=owner, team=team_a, name="Acme Production", token=TOKEN_A, sandbox=True)
+
+
+@pytest.fixture
+def server_b(sandbox, team_b, outsider):
+    sandbox.add_server(TOKEN_B, name="Globex Main")
+    return server_connect(actor=outsider, team=team_b, name="Globex Main", token=TOKEN_B, sandbox=True)
+
+
+@pytest.fixture
+def cast(owner, admin, editor, viewer, outsider, team_a, team_b):
+    """Everyone, by persona name; `None` is the anonymous visitor."""
+    return {"anonymous": None, "outsider": outsider, "viewer": viewer, "editor": editor, "admin": admin,
+            "owner": owner}
+
+
+@pytest.fixture
+def client_as():
+    """A fresh browser for `user` (signed in), or an anonymous one for None."""
+
+    def make(user):
+        browser = Client()
+        if user is not None:
+            browser.force_login(user)
+        return browser
+
+    return make

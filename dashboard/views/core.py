@@ -1,18 +1,29 @@
-"""Views of the dashboard's core pages: home and the health check."""
+"""The start page and the health check."""
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from dashboard.access import SESSION_TEAM, not_team_scoped
+from dashboard.models import Membership
 
+
+@not_team_scoped
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/home.html")
+    """Straight to the team last looked at, or the first one; with no team, to the team list."""
+    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
+    slugs = [membership.team.slug for membership in memberships]
+    if not slugs:
+        return redirect("team_list")
+    last = request.session.get(SESSION_TEAM)
+    return redirect("team_home", team_slug=last if last in slugs else slugs[0])
 
 
+@not_team_scoped
 @login_not_required
 @never_cache
 @require_GET

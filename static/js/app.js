@@ -31,3 +31,19 @@
   document.addEventListener("DOMContentLoaded", function () { armToasts(document); });
   document.addEventListener("htmx:load", function (event) { armToasts(event.target.ownerDocument || document); });
 })();
+
+// The team switcher is a <details> menu (it works without this); a click elsewhere or Escape closes it.
+(function () {
+  "use strict";
+  function closeAll(except) {
+    document.querySelectorAll("details[data-closes-on-outside-click][open]").forEach(function (menu) {
+      if (menu !== except) { menu.removeAttribute("open"); }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeAll(event.target.closest("details[data-closes-on-outside-click]"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { closeAll(null); }
+  });
+})();

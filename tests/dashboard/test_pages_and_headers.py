@@ -23,10 +23,26 @@ def test_every_page_carries_a_policy_that_forbids_inline_script_and_eval(client)
     assert "unsafe-eval" not in " ".join(policy.values())
 
 
-@pytest.mark.parametrize("url", ["/", "/accounts/login/", "/no-such-page/"])
+@pytest.mark.parametrize("url", ["/teams/", "/accounts/login/", "/accounts/password/", "/no-such-page/"])
 def test_pages_hold_nothing_the_policy_would_block(signed_in_client, url):
     page = signed_in_client.get(url).content.decode()
     assert csp_violations(page) == []
+
+
+TEAM_PAGES = ["team_home", "team_leave", "team_delete", "member_list", "server_connect", "server_detail",
+              "server_token", "server_remove", "member_remove"]
+
+
+@pytest.mark.parametrize("name", TEAM_PAGES)
+def test_team_pages_hold_nothing_the_policy_would_block(name, owner, viewer, team_a, server_a, client_as):
+    kwargs = {"team_slug": team_a.slug}
+    if name.startswith("server_") and name != "server_connect":
+        kwargs["server_id"] = server_a.pk
+    if name == "member_remove":
+        kwargs["member_id"] = viewer.memberships.get().pk
+    response = client_as(owner).get(reverse(name, kwargs=kwargs))
+    assert response.status_code == 200
+    assert csp_violations(response.content.decode()) == []
 
 
 def test_the_policy_checker_itself_spots_inline_script_and_handlers():
@@ -56,7 +72,7 @@ def test_static_files_are_served_compressed_with_long_cache_lifetimes(client):
 
 
 def test_csrf_token_is_sent_once_for_every_htmx_request(signed_in_client):
-    page = signed_in_client.get("/").content.decode()
+    page = signed_in_client.get(reverse("team_list")).content.decode()
     assert re.search(r'<body hx-headers=\'\{"X-CSRFToken": "[A-Za-z0-9]+"\}\'>', page)
 
 

@@ -3,22 +3,8 @@
 import httpx
 import pytest
 
-from dashboard.postmark.sandbox import Sandbox, install
-
 # Made up: the sandbox must never see a real token.
 SANDBOX_TOKEN = "5a4db0c5-0000-4000-8000-not-a-real-token"
-
-
-@pytest.fixture
-def sandbox():
-    """A fresh Sandbox installed as the process-wide one for this test; the previous one comes back after."""
-    fresh = Sandbox()
-    previous = install(fresh)
-    try:
-        yield fresh
-    finally:
-        fresh.clear_faults()  # releases a request a failed test left hanging
-        install(previous)
 
 
 @pytest.fixture

@@ -1,0 +1,52 @@
+"""Who may open a team's pages: `@team_required(role=...)` on every team view, and nothing else.
+
+A person who is not a member of the team in the URL gets 404, so nobody learns that another team,
+or its servers, exists. A member below the role gets 403, and the denial is audited.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+from dashboard.models import Membership, Role
+from dashboard.services.teams import access_record_denial
+
+View = Callable[..., HttpResponse]
+SESSION_TEAM = "current_team"
+
+
+def team_required(role: Role = Role.VIEWER) -> Callable[[View], View]:
+    role = Role(role)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def guarded(request: HttpRequest, team_slug: str, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                raise Http404  # LoginRequiredMiddleware sends anonymous people to sign in first
+            membership = (
+                Membership.objects.select_related("team").filter(team__slug=team_slug, user=request.user).first()
+            )
+            if membership is None:
+                raise Http404("No such team.")
+            if not membership.role_enum.at_least(role):
+                access_record_denial(actor=request.user, team=membership.team, role=membership.role,
+                                     needed=role, path=request.path)
+                raise PermissionDenied(f"This needs the {role.label} role; yours is {membership.get_role_display()}.")
+            request.team = membership.team
+            request.membership = membership
+            if request.session.get(SESSION_TEAM) != membership.team.slug:
+                request.session[SESSION_TEAM] = membership.team.slug
+            return view(request, *args, **kwargs)
+
+        guarded.team_required_role = role
+        return guarded
+
+    return decorator
+
+
+def not_team_scoped(view: View) -> View:
+    """Marks a view that deliberately belongs to no team (sign-in, the team list, accepting invitations)."""
+    view.not_team_scoped = True
+    return view

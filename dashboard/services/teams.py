@@ -1,0 +1,156 @@
+"""Teams and their members: creating and deleting teams, roles, removing and leaving, denied access.
+
+The rules of roles live here: nobody grants a role above their own or changes someone with more
+access, and a team always keeps at least one owner.
+"""
+
+import re
+
+from django.utils.text import slugify
+
+from dashboard import audit
+from dashboard.models import AuditEvent, Membership, Role, Team, User
+from dashboard.services import ServiceError
+
+Outcome = AuditEvent.Outcome
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+RESERVED_SLUGS = {"new", "teams", "admin", "accounts", "invitations", "static", "healthz"}
+
+
+def membership_of(*, user: User, team: Team) -> Membership | None:
+    return Membership.objects.filter(team=team, user=user).first()
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:50] or "team"
+    if base in RESERVED_SLUGS:
+        base = f"{base}-team"
+    slug, n = base, 2
+    while Team.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def team_create(*, actor: User, name: str) -> Team:
+    name = " ".join(name.split())
+    if not name:
+        raise ServiceError("Give the team a name.", field="name")
+    with audit.atomic():
+        team = Team.objects.create(name=name, slug=_unique_slug(name))
+        Membership.objects.create(team=team, user=actor, role=Role.OWNER)
+        audit.record(action="team.create", actor=actor, team=team, role=Role.OWNER, target_type="team",
+                     target_id=team.pk, target_label=team.name, changes={"name": [None, team.name]})
+    return team
+
+
+def team_delete(*, actor: User, team: Team, confirmation: str) -> None:
+    role = role_of(actor, team)
+    if confirmation.strip() != team.name:
+        raise ServiceError(f"Type the team's name, {team.name}, exactly to confirm.", field="confirmation")
+    if not role.at_least(Role.OWNER):
+        _refuse(actor, team, role, "team.delete", "team", team.pk, team.name, "Only an owner can delete the team.")
+    with audit.atomic():
+        audit.record(action="team.delete", actor=actor, team=team, role=role, target_type="team",
+                     target_id=team.pk, target_label=team.name,
+                     detail=f"With {_count(team.servers.count(), 'server')} and "
+                            f"{_count(team.memberships.count(), 'member')}.")
+        team.delete()
+
+
+def role_of(actor: User, team: Team) -> Role:
+    membership = membership_of(user=actor, team=team)
+    if membership is None:
+        raise ServiceError("You are no longer a member of this team.")
+    return membership.role_enum
+
+
+def _refuse(actor, team, role, action, target_type, target_id, target_label, message, changes=None):
+    audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.REFUSED, target_type=target_type,
+                 target_id=target_id, target_label=target_label, changes=changes, detail=message)
+    raise ServiceError(message)
+
+
+def _owners_left_without(team: Team, membership: Membership) -> int:
+    return team.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
+
+
+def member_set_role(*, actor: User, team: Team, membership: Membership, role: Role | str) -> Membership:
+    new = Role(role)
+    with audit.atomic():
+        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
+        old = membership.role_enum
+        actor_role = role_of(actor, team)
+        who = membership.user.get_full_name()
+        args = (actor, team, actor_role, "member.role_change", "member", membership.user.pk, membership.user.email)
+        changes = {"role": [old.label, new.label]}
+        if old == new:
+            raise ServiceError(f"{who} is already {_a(new)}.")
+        if not actor_role.at_least(Role.ADMIN):
+            _refuse(*args, "Only admins and owners can change roles.", changes)
+        if not actor_role.at_least(old):
+            _refuse(*args, f"{who} has more access than you ({old.label}), so you cannot change their role.",
+                    changes)
+        if not actor_role.at_least(new):
+            _refuse(*args, f"You cannot make someone {_a(new)}: that is more access than your own role "
+                    f"({actor_role.label}).", changes)
+        if old == Role.OWNER and _owners_left_without(team, membership) == 0:
+            _refuse(*args, f"{who} is the only owner of {team.name}. Make someone else an owner first, "
+                    "so the team always has one.", changes)
+        membership.role = new
+        membership.save(update_fields=["role"])
+        audit.record(action="member.role_change", actor=actor, team=team, role=actor_role, target_type="member",
+                     target_id=membership.user.pk, target_label=membership.user.email, changes=changes)
+    return membership
+
+
+def member_remove(*, actor: User, team: Team, membership: Membership) -> None:
+    with audit.atomic():
+        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
+        if membership.user_id == actor.pk:
+            raise ServiceError("To take yourself out of the team, use “Leave team”.")
+        actor_role = role_of(actor, team)
+        target = membership.role_enum
+        who = membership.user.get_full_name()
+        args = (actor, team, actor_role, "member.remove", "member", membership.user.pk, membership.user.email)
+        changes = {"role": [target.label, None]}
+        if not actor_role.at_least(Role.ADMIN):
+            _refuse(*args, "Only admins and owners can remove members.", changes)
+        if not actor_role.at_least(target):
+            _refuse(*args, f"{who} has more access than you ({target.label}), so you cannot remove them.", changes)
+        if target == Role.OWNER and _owners_left_without(team, membership) == 0:
+            _refuse(*args, f"{who} is the only owner of {team.name}; a team always keeps one owner.", changes)
+        membership.delete()
+        audit.record(action="member.remove", actor=actor, team=team, role=actor_role, target_type="member",
+                     target_id=membership.user.pk, target_label=membership.user.email, changes=changes)
+
+
+def member_leave(*, actor: User, team: Team) -> None:
+    with audit.atomic():
+        membership = Membership.objects.select_for_update().filter(team=team, user=actor).first()
+        if membership is None:
+            raise ServiceError("You are not a member of this team.")
+        role = membership.role_enum
+        if role == Role.OWNER and _owners_left_without(team, membership) == 0:
+            _refuse(actor, team, role, "member.leave", "member", actor.pk, actor.email,
+                    f"You are the only owner of {team.name}. Make someone else an owner first, or delete the team.",
+                    {"role": [role.label, None]})
+        membership.delete()
+        audit.record(action="member.leave", actor=actor, team=team, role=role, target_type="member",
+                     target_id=actor.pk, target_label=actor.email, changes={"role": [role.label, None]})
+
+
+def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: Role | str, path: str) -> None:
+    """A member asked for something their role does not allow."""
+    # A server's id is a UUID, shaped like a token, which the log refuses in a label; the id keeps the whole path.
+    label = _UUID.sub("…", path)[:200]
+    audit.record(action="access.denied", actor=actor, team=team, role=role, outcome=Outcome.DENIED,
+                 target_type="page", target_id=path[:100], target_label=label,
+                 detail=f"Needs the {Role(needed).label} role or higher.")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _a(role: Role) -> str:
+    return f"an {role.label.lower()}" if role.label[0] in "AEIOU" else f"a {role.label.lower()}"

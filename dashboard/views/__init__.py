@@ -1,0 +1,1 @@
+"""The dashboard's views, by area. Each is thin: access decorator, form, one service call, response."""

@@ -1,0 +1,85 @@
+"""Teams: the list and switcher, creating one, its home page, leaving it and deleting it."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from dashboard.access import not_team_scoped, team_required
+from dashboard.forms import ConfirmTeamDeleteForm, TeamForm, apply_service_error
+from dashboard.models import Invitation, Membership, Role
+from dashboard.services import ServiceError
+from dashboard.services.servers import TOKEN_UNREADABLE, server_token_is_readable
+from dashboard.services.teams import member_leave, team_create, team_delete
+
+
+@not_team_scoped
+@require_http_methods(["GET", "POST"])
+def team_list(request: HttpRequest) -> HttpResponse:
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = team_create(actor=request.user, name=form.cleaned_data["name"])
+        except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            messages.success(request, f"{team.name} is ready. You are its owner: connect a server or invite people.")
+            return redirect("team_home", team_slug=team.slug)
+    memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
+    invitations = [
+        invitation
+        for invitation in Invitation.objects.filter(email__iexact=request.user.email, accepted_at=None, revoked_at=None)
+        .select_related("team")
+        if invitation.is_pending
+    ]
+    status = 422 if form.errors else 200
+    return render(request, "dashboard/team_list.html",
+                  {"form": form, "memberships": memberships, "invitations": invitations}, status=status)
+
+
+@team_required(role=Role.VIEWER)
+@require_http_methods(["GET"])
+def team_home(request: HttpRequest) -> HttpResponse:
+    servers = list(request.team.servers.all())
+    for server in servers:
+        server.token_readable = server_token_is_readable(server)
+    return render(request, "dashboard/team_home.html", {
+        "servers": servers,
+        "member_count": request.team.memberships.count(),
+        "token_unreadable": TOKEN_UNREADABLE,
+        "can_admin": request.membership.role_enum.at_least(Role.ADMIN),
+    })
+
+
+@team_required(role=Role.VIEWER)
+@require_http_methods(["GET", "POST"])
+def team_leave(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            member_leave(actor=request.user, team=request.team)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            return redirect("team_leave", team_slug=request.team.slug)
+        messages.success(request, f"You have left {request.team.name}.")
+        return redirect("home")
+    return render(request, "dashboard/team_leave.html")
+
+
+@team_required(role=Role.OWNER)
+@require_http_methods(["GET", "POST"])
+def team_delete_view(request: HttpRequest) -> HttpResponse:
+    form = ConfirmTeamDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team_delete(actor=request.user, team=request.team, confirmation=form.cleaned_data["confirmation"])
+        except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            messages.success(request, f"{request.team.name} has been deleted. "
+                                      "Its servers and streams stay in Postmark.")
+            return redirect("home")
+    return render(request, "dashboard/team_delete.html", {
+        "form": form,
+        "server_count": request.team.servers.count(),
+        "member_count": request.team.memberships.count(),
+    }, status=422 if form.errors else 200)
