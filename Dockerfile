@@ -1,5 +1,6 @@
 # The production image: gunicorn serving the dashboard behind a proxy that terminates TLS.
-# Configure it with environment variables (README, "Configuration"); it holds no secret.
+# Configure it with environment variables (README, "Configuration"); it holds no secret: SECRET_KEY
+# and the TOKEN_ENCRYPTION_KEYS key ring come from the environment at run time.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,8 +18,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY . .
-# collectstatic needs settings to load; this key exists only for this build step.
-RUN SECRET_KEY=collectstatic-build-step-only DEBUG=0 python manage.py collectstatic --noinput \
+# collectstatic needs settings to load; this key and this key ring (32 zero bytes, never used to encrypt
+# anything) exist only for this build step. The real ring comes from the environment at run time.
+RUN SECRET_KEY=collectstatic-build-step-only DEBUG=0 \
+    TOKEN_ENCRYPTION_KEYS=build:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
+    python manage.py collectstatic --noinput \
     && mkdir -p /app/var && chown app:app /app/var
 
 USER app

@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 # The demo runs the product as production does (no DEBUG pages, hashed static files) on plain HTTP
-# on loopback, against the in-process Postmark sandbox. Its key and state live under var/.
+# on loopback, against the in-process Postmark sandbox. Its keys and state live under var/.
 # `DEBUG=1 make demo` shows Django's debug pages instead.
-DEMO_ENV := DEMO=1 SECRET_KEY="$$(cat var/secret_key)" POSTMARK_SANDBOX_STATE=var/sandbox.json \
-	STATIC_ROOT=var/staticfiles
+DEMO_ENV := DEMO=1 SECRET_KEY="$$(cat var/secret_key)" TOKEN_ENCRYPTION_KEYS="$$(cat var/token_keys)" \
+	POSTMARK_SANDBOX_STATE=var/sandbox.json STATIC_ROOT=var/staticfiles
 
 .PHONY: demo test install clean
 
-demo: install var/secret_key
+demo: install var/secret_key var/token_keys
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(BIN)/python manage.py demo_seed
@@ -23,6 +23,11 @@ demo: install var/secret_key
 var/secret_key:
 	@mkdir -p var
 	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+# The demo's key ring for server tokens: one key, id "demo", 32 random bytes in URL-safe base64.
+var/token_keys:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c "import base64, secrets; print('demo:' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > $@
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,5 +1,6 @@
 """The production image's command, run here: no Docker engine runs on these machines."""
 
+import base64
 import json
 import os
 import re
@@ -44,6 +45,9 @@ def gunicorn(tmp_path, collected_static):
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DEBUG": "0",
         "SECRET_KEY": "a-production-like-secret-key-for-this-test-only-0123456789",
+        # Made up for this test: a production-like ring of two keys, the first one encrypting.
+        "TOKEN_ENCRYPTION_KEYS": f"k2:{base64.urlsafe_b64encode(b'2' * 32).decode()},"
+                                 f"k1:{base64.urlsafe_b64encode(b'1' * 32).decode()}",
         "ALLOWED_HOSTS": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
@@ -76,6 +80,23 @@ def test_the_image_is_slim_python_311_running_as_a_non_root_user():
     assert re.search(r"^USER app$", DOCKERFILE, re.MULTILINE)
     assert "collectstatic --noinput" in DOCKERFILE
     assert image_command()[0] == "gunicorn"
+
+
+def test_the_image_build_step_collects_static_files_with_throwaway_keys_only(tmp_path):
+    instructions = DOCKERFILE.replace("\\\n", " ").splitlines()
+    step = next(line for line in instructions if line.startswith("RUN ") and "collectstatic" in line)
+    build_env = dict(re.findall(r"\b([A-Z_]+)=(\S+)", step.split("python manage.py collectstatic")[0]))
+    assert set(build_env) == {"SECRET_KEY", "DEBUG", "TOKEN_ENCRYPTION_KEYS"}
+    assert build_env["DEBUG"] == "0"
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "TOKEN_ENCRYPTION_KEYS", "DEBUG", "DEMO"}}
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--dry-run"], cwd=REPO,
+        env={**clean, **build_env, "STATIC_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "static files copied" in result.stdout
 
 
 def test_the_image_command_serves_the_dashboard_behind_a_proxy(gunicorn):

@@ -745,12 +745,31 @@ class Sandbox:
             self._save()
             return server_id, True
 
+    def has_server(self, token: str) -> bool:
+        with self._lock:
+            return token_digest(token) in self._state.servers
+
     def grant_custom_unsubscribe(self, token: str, allowed: bool = True) -> None:
         with self._lock:
             server = self._state.servers.get(token_digest(token))
             if server is None:
                 raise LookupError("No sandbox server uses that token.")
             server.custom_unsubscribe = allowed
+            self._save()
+
+    def backdate_archive(self, token: str, stream_id: str, *, days: float) -> None:
+        """Move an archived stream's archive time `days` back, so its purge date comes that much sooner."""
+        if days < 0:
+            raise ValueError("An archive can only be backdated, not moved forward.")
+        with self._lock:
+            server = self._state.servers.get(token_digest(token))
+            if server is None:
+                raise LookupError("No sandbox server uses that token.")
+            stream = server.streams.get(stream_id)
+            if stream is None or stream.archived_at is None:
+                raise LookupError(f"The sandbox server has no archived stream '{stream_id}'.")
+            stream.archived_at = (stream.archived_at - timedelta(days=days)).replace(microsecond=0)
+            self._state.purge_due(self._stamp())
             self._save()
 
     # Clock -----------------------------------------------------------------------------------------

@@ -1,21 +1,30 @@
 """Settings come from the environment; each case runs in a fresh interpreter."""
 
+import base64
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s; db = s.DATABASES['default'];"
+    "from dashboard.token_crypto import key_ring;"
     "print(json.dumps({'debug': s.DEBUG, 'db': db['ENGINE'], 'name': str(db['NAME']),"
     " 'cache': s.CACHES['default']['BACKEND'], 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND,"
-    " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE}))"
+    " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE,"
+    " 'token_key_ids': list(key_ring().ids), 'sandbox': s.POSTMARK_SANDBOX_ENABLED}))"
 )
 CONFIG_VARIABLES = (
-    "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND"
+    "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND",
+    "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED",
 )
+KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # made up for these tests
+OTHER_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
+PRODUCTION = {"SECRET_KEY": "p" * 50, "TOKEN_ENCRYPTION_KEYS": f"k2:{OTHER_KEY},k1:{KEY}"}
 
 
 def run(**env: str) -> subprocess.CompletedProcess:
@@ -53,7 +62,7 @@ def test_development_runs_on_the_embedded_default_with_no_variables_but_debug():
 
 def test_production_reads_its_database_cache_and_hosts_from_the_environment():
     found = settings_with(
-        SECRET_KEY="k" * 50,
+        **PRODUCTION,
         DATABASE_URL="postgres://app@db.internal:5432/dashboard",
         REDIS_URL="redis://cache.internal:6379/1",
         ALLOWED_HOSTS="streams.example.com, www.streams.example.com",
@@ -66,11 +75,13 @@ def test_production_reads_its_database_cache_and_hosts_from_the_environment():
     assert found["hosts"] == ["streams.example.com", "www.streams.example.com"]
     assert found["postmark"] == "http://127.0.0.1:9999"
     assert found["secure_cookies"] is True
+    assert found["token_key_ids"] == ["k2", "k1"]
+    assert found["sandbox"] is False
 
 
 def test_a_production_configuration_passes_djangos_deployment_checks():
     clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and k != "SECURE_SSL_REDIRECT"}
-    env = {**clean, "SECRET_KEY": "x9" * 30 + "-Qz!", "ALLOWED_HOSTS": "streams.example.com"}
+    env = {**clean, **PRODUCTION, "SECRET_KEY": "x9" * 30 + "-Qz!", "ALLOWED_HOSTS": "streams.example.com"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
@@ -79,11 +90,60 @@ def test_a_production_configuration_passes_djangos_deployment_checks():
 
 
 def test_the_demo_runs_like_production_on_plain_http_on_loopback():
-    found = settings_with(DEMO="1", SECRET_KEY="d" * 50)
+    found = settings_with(DEMO="1", SECRET_KEY="d" * 50, TOKEN_ENCRYPTION_KEYS=f"demo:{KEY}")
     assert found["debug"] is False
     assert found["hosts"] == ["127.0.0.1", "localhost"]
     assert found["secure_cookies"] is False
+    assert found["token_key_ids"] == ["demo"]
+    assert found["sandbox"] is True
 
 
-def test_the_demo_still_needs_a_real_secret_key():
-    assert run(DEMO="1").returncode == 1
+def test_the_demo_still_needs_a_real_secret_key_and_key_ring():
+    assert run(DEMO="1", TOKEN_ENCRYPTION_KEYS=f"demo:{KEY}").returncode == 1
+    assert run(DEMO="1", SECRET_KEY="d" * 50).returncode == 1
+
+
+def test_development_encrypts_tokens_under_a_development_key_when_none_is_set():
+    assert settings_with(DEBUG="1")["token_key_ids"] == ["dev"]
+
+
+@pytest.mark.parametrize(("keys", "hint"), [
+    (None, "manage.py generate_token_key"), ("", "manage.py generate_token_key"), (" , ", "'id:key' pairs"),
+])
+def test_production_refuses_to_start_without_a_token_key_ring_and_says_why_in_one_line(keys, hint):
+    env = {"SECRET_KEY": "p" * 50} if keys is None else {"SECRET_KEY": "p" * 50, "TOKEN_ENCRYPTION_KEYS": keys}
+
+    result = run(**env)
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Refusing to start: TOKEN_ENCRYPTION_KEYS is not set")
+    assert hint in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        pytest.param(KEY, "entry 1 must look like 'id:key'", id="no-id"),
+        pytest.param(f"k1:{KEY},k 2:{OTHER_KEY}", "entry 2 must look like 'id:key'", id="bad-id"),
+        pytest.param("k1:c2hvcnQta2V5", "key 'k1' must be 32 bytes in URL-safe base64", id="short-key"),
+        pytest.param(f"k1:{KEY}!!", "key 'k1' must be 32 bytes in URL-safe base64", id="not-base64"),
+        pytest.param(f"k1:{KEY},k1:{OTHER_KEY}", "names the key id 'k1' twice", id="same-id-twice"),
+    ],
+)
+def test_production_refuses_to_start_with_a_malformed_token_key_ring_and_says_why_in_one_line(keys, problem):
+    result = run(SECRET_KEY="p" * 50, TOKEN_ENCRYPTION_KEYS=keys)
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Refusing to start: TOKEN_ENCRYPTION_KEYS "), result.stderr
+    assert problem in lines[0]
+    assert "c2hvcnQta2V5" not in lines[0] and KEY[:20] not in lines[0]  # never the key itself
+
+
+def test_production_starts_with_a_valid_token_key_ring():
+    found = settings_with(**PRODUCTION)
+
+    assert found["debug"] is False
+    assert found["token_key_ids"] == ["k2", "k1"]

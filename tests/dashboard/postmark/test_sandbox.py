@@ -158,6 +158,11 @@ def test_adding_the_same_token_again_returns_the_existing_server_unchanged(api, 
     assert sandbox.add_server(OTHER_TOKEN) != first
 
 
+def test_the_sandbox_says_whether_it_has_a_server_for_a_token(sandbox, sandbox_token):
+    assert sandbox.has_server(sandbox_token)
+    assert not sandbox.has_server(OTHER_TOKEN)
+
+
 # --- List --------------------------------------------------------------------------------------
 
 
@@ -592,6 +597,56 @@ def test_a_purged_id_may_be_created_again_and_then_archived_and_restored(api, sa
     assert again.status_code == 200
     assert api.post("/message-streams/billing/archive").status_code == 200
     assert api.post("/message-streams/billing/unarchive").json()["Name"] == "Billing again"
+
+
+def test_backdating_an_archive_brings_its_purge_date_sooner_and_is_kept_in_the_state_file(tmp_path):
+    state_file = tmp_path / "state.json"
+    first = Sandbox(state_file=state_file)
+    first.add_server(TOKEN)
+    with wsgi_client(first, TOKEN) as client:
+        create(client)
+        purge_date = moment(client.post("/message-streams/billing/archive").json()["ExpectedPurgeDate"])
+
+        first.backdate_archive(TOKEN, "billing", days=40)
+
+        assert moment(client.get("/message-streams/billing").json()["ExpectedPurgeDate"]) == (
+            purge_date - timedelta(days=40)
+        )
+    with wsgi_client(Sandbox(state_file=state_file), TOKEN) as client:
+        reloaded = client.get("/message-streams/billing").json()
+    assert moment(reloaded["ExpectedPurgeDate"]) == purge_date - timedelta(days=40)
+    assert moment(reloaded["ExpectedPurgeDate"]) - moment(reloaded["ArchivedAt"]) == timedelta(days=45)
+
+
+def test_backdating_an_archive_past_its_purge_date_purges_the_stream(api, sandbox, sandbox_token):
+    create(api)
+    api.post("/message-streams/billing/archive")
+
+    sandbox.backdate_archive(sandbox_token, "billing", days=45.5)
+
+    assert_refused(api.post("/message-streams/billing/unarchive"), 1232)
+
+
+@pytest.mark.parametrize(
+    ("token", "stream_id", "days", "error"),
+    [
+        pytest.param(TOKEN, "billing", 1, LookupError, id="unknown-token"),
+        pytest.param(None, "nowhere", 1, LookupError, id="unknown-stream"),
+        pytest.param(None, "outbound", 1, LookupError, id="not-archived"),
+        pytest.param(None, "billing", -1, ValueError, id="forward"),
+    ],
+)
+def test_backdating_refuses_what_is_not_an_archived_stream_and_changes_nothing(
+    api, sandbox, sandbox_token, token, stream_id, days, error
+):
+    create(api)
+    archived = api.post("/message-streams/billing/archive").json()
+
+    with pytest.raises(error):
+        sandbox.backdate_archive(token or sandbox_token, stream_id, days=days)
+
+    assert api.get("/message-streams/billing").json()["ExpectedPurgeDate"][:19] == archived["ExpectedPurgeDate"][:19]
+    assert api.get("/message-streams/outbound").json()["ArchivedAt"] is None
 
 
 def test_the_clock_control_path_moves_time_and_purges(api, sandbox):
