@@ -258,3 +258,26 @@ def test_a_denied_server_page_is_recorded_though_its_address_holds_a_uuid(client
     event = AuditEvent.objects.get(action="access.denied")
     assert (event.outcome, event.actor_id, event.team_id, event.target_id) == ("denied", viewer.pk, team_a.pk, path)
     assert event.target_label == "/t/acme/servers/…/token/"
+
+
+def test_the_first_person_of_a_deployment_comes_from_createsuperuser_and_starts_a_team(client, password):
+    from django.core.management import call_command
+
+    from dashboard.models import User
+
+    call_command("createsuperuser", interactive=False, email="First@Example.com", verbosity=0)
+    first = User.objects.get()
+    first.set_password(password)
+    first.save()
+    assert first.email == "first@example.com"
+    response = client.post(reverse("login"), {"username": "first@example.com", "password": password}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("team_list")
+    created = client.post(reverse("team_list"), {"name": "Initech"}, follow=True)
+    assert "Initech" in created.content.decode()
+    assert first.memberships.get().role == "owner"
+
+
+def test_there_is_no_way_to_sign_up_without_an_invitation(client):
+    for address in ["/accounts/signup/", "/accounts/register/", "/signup/"]:
+        assert client.get(address).status_code == 404
+    assert "sign up" not in client.get(reverse("login")).content.decode().lower()
