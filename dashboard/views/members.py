@@ -76,7 +76,8 @@ def member_invite(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
                                       "The link works for 7 days.")
             return _done(request)
-    return _members_page(request, invite_form=form, status=422)
+    # htmx swaps a 200 without the browser logging a failed request; a plain form post gets 422.
+    return _members_page(request, invite_form=form, status=200 if request.htmx else 422)
 
 
 @team_required(role=Role.ADMIN)

@@ -335,3 +335,13 @@ def test_the_team_list_mentions_an_invitation_waiting_for_me(client_as, admin, m
     newcomer = make_user("newcomer@example.com")
     page = client_as(newcomer).get(reverse("team_list")).content.decode()
     assert "You have an invitation to <strong>Acme</strong> (as Editor) waiting: open the link in your e-mail" in page
+
+
+def test_an_htmx_invitation_with_a_mistake_swaps_in_the_form_with_its_error(client_as, admin, team_a):
+    response = client_as(admin).post(reverse("member_invite", args=["acme"]),
+                                     {"email": "not-an-address", "role": "viewer"}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<div id="members-body"')
+    assert "Enter a valid email address." in body
+    assert not Invitation.objects.exists()

@@ -55,6 +55,8 @@ def test_htmx_is_vendored_and_configured_without_eval_or_injected_styles(client)
     config = re.search(r'<meta name="htmx-config" content=\'([^\']*)\'', page).group(1)
     assert '"allowEval": false' in config
     assert '"includeIndicatorStyles": false' in config
+    # htmx would otherwise copy an element's style attribute across a swap, which the CSP blocks.
+    assert '"attributesToSettle": ["class", "width", "height"]' in config
     script = re.search(r'<script src="(/static/js/htmx\.min\.[0-9a-f]{12}\.js)"', page)
     assert script, "htmx is served from our own static files under a hashed name"
     body = client.get(script.group(1))
