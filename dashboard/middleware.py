@@ -1,13 +1,16 @@
 """Middleware of the dashboard's own."""
 
 import ipaddress
+import zoneinfo
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from dashboard import audit
+from dashboard.time_zones import zone_for
 
 
 class HtmxMessagesMiddleware:
@@ -66,3 +69,22 @@ class AuditContextMiddleware:
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class TimeZoneMiddleware:
+    """Shows the request's times in the person's zone: their choice, else their browser's, else UTC.
+
+    Sets `request.time_zone` (the zone's name) and `request.time_zone_source` ("chosen", "browser" or
+    "default"). Must come after AuthenticationMiddleware, which gives it the person.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.time_zone, request.time_zone_source = zone_for(request)
+        timezone.activate(zoneinfo.ZoneInfo(request.time_zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

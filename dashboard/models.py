@@ -50,6 +50,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField("active", default=True)
     date_joined = models.DateTimeField("date joined", default=timezone.now)
+    # An IANA name such as "Europe/Berlin"; blank means "the browser's zone, else UTC".
+    time_zone = models.CharField("time zone", max_length=64, blank=True)
 
     objects = UserManager()
 
@@ -202,6 +204,10 @@ class Server(models.Model):
     token_fingerprint = models.CharField(max_length=64)
     token_last4 = models.CharField(max_length=4)
     token_checked_at = models.DateTimeField(null=True, blank=True)
+    # Set when Postmark refuses the stored token (401/10) on any call; cleared when a token works again.
+    token_rejected_at = models.DateTimeField(null=True, blank=True)
+    # Postmark's usual limit per server; Postmark support can raise it, so it is a hint an admin can change.
+    stream_limit = models.PositiveSmallIntegerField(default=10)
     connected_at = models.DateTimeField(default=timezone.now)
     connected_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 

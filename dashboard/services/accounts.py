@@ -1,7 +1,10 @@
-"""Sign-in, sign-out and password events of people, for the audit log. Called by auth signals."""
+"""A person's own account: sign-in, sign-out and password events for the audit log (called by auth
+signals), and their time zone."""
 
 from dashboard import audit
 from dashboard.models import AuditEvent, User
+from dashboard.services import ServiceError
+from dashboard.time_zones import is_known_zone
 
 
 def account_record_sign_in(*, actor: User) -> None:
@@ -27,3 +30,20 @@ def account_record_sign_out(*, actor: User) -> None:
 def account_record_password_change(*, actor: User, by_reset_link: bool) -> None:
     audit.record(action="auth.password.reset" if by_reset_link else "auth.password.change", actor=actor,
                  team=None, target_type="user", target_id=actor.pk, target_label=actor.email)
+
+
+def account_set_time_zone(*, actor: User, time_zone: str) -> User:
+    """Choose the zone the dashboard shows times in; blank goes back to the browser's zone."""
+    time_zone = (time_zone or "").strip()
+    if time_zone and not is_known_zone(time_zone):
+        raise ServiceError(f"'{time_zone[:64]}' is not a time zone we know. Pick one from the list, such as "
+                           "Europe/Berlin or America/New_York.", field="time_zone")
+    if time_zone == actor.time_zone:
+        return actor
+    old = actor.time_zone
+    actor.time_zone = time_zone
+    actor.save(update_fields=["time_zone"])
+    audit.record(action="account.time_zone", actor=actor, team=None, target_type="user", target_id=actor.pk,
+                 target_label=actor.email,
+                 changes={"time_zone": [old or "browser's zone", time_zone or "browser's zone"]})
+    return actor

@@ -1,9 +1,21 @@
-"""Password change and reset: Django's views, with the change written to the audit log."""
+"""A person's own account: password change and reset (Django's views, with the change written to the audit
+log), and the time zone the dashboard shows times in."""
 
+import zoneinfo
+
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
 
 from dashboard.access import not_team_scoped
-from dashboard.services.accounts import account_record_password_change
+from dashboard.forms import TimeZoneForm, apply_service_error
+from dashboard.services import ServiceError
+from dashboard.services.accounts import account_record_password_change, account_set_time_zone
+from dashboard.templatetags.dashboard import zone_label
+from dashboard.time_zones import DEFAULT_ZONE, browser_zone
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -22,3 +34,36 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 password_change = not_team_scoped(PasswordChangeView.as_view())
 password_reset_confirm = not_team_scoped(PasswordResetConfirmView.as_view())
+
+
+def _zone_words(name: str) -> str:
+    label = zone_label(timezone.localtime(timezone=zoneinfo.ZoneInfo(name)))
+    return name if label == name else f"{name} ({label})"
+
+
+@not_team_scoped
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest) -> HttpResponse:
+    reported = browser_zone(request)
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": request.user.time_zone}, browser_zone=reported)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_set_time_zone(actor=request.user, time_zone=form.cleaned_data["time_zone"])
+        except ServiceError as error:
+            apply_service_error(form, error)
+        else:
+            if user.time_zone:
+                messages.success(request, f"Saved. Times are now shown in {_zone_words(user.time_zone)}.")
+            elif reported:
+                messages.success(request, "Saved. Times now follow your browser's time zone, "
+                                          f"{_zone_words(reported)}.")
+            else:
+                messages.success(request, "Saved. Times will follow your browser's time zone once it tells us; "
+                                          f"until then they are shown in {DEFAULT_ZONE}.")
+            return redirect("preferences")
+    return render(request, "dashboard/preferences.html", {
+        "form": form,
+        "browser_zone": reported,
+        "shown_zone": _zone_words(request.time_zone),
+        "shown_source": request.time_zone_source,
+    })

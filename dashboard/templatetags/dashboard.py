@@ -1,0 +1,81 @@
+"""Template filters for times: every moment shown in the person's time zone, with the zone's name beside it.
+
+The zone is the one `dashboard.middleware.TimeZoneMiddleware` activated for the request (the person's
+choice, else their browser's, else UTC). `local_time` and `local_date` return plain text, so they also
+work inside messages and attributes; `local_time_tag` wraps the text in a `<time>` element.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, tzinfo
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+def zone_label(moment: datetime) -> str:
+    """The zone's abbreviation at that moment ("CET", "EDT"), or "UTC+03:00" where the zone has only an offset."""
+    name = moment.tzname() or ""
+    if name and name[0] not in "+-" and not name[0].isdigit():
+        return name
+    offset = moment.utcoffset()
+    if offset is None:
+        return "UTC"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def _local(value: datetime, zone: tzinfo | None = None) -> datetime:
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return timezone.localtime(value, zone)
+
+
+@register.filter
+def local_time(value: datetime | date | None) -> str:
+    """`23 November 2026, 17:53 CET`: the moment in the active time zone, with the zone's label."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, datetime):
+        return local_date(value)
+    moment = _local(value)
+    return f"{format_date(moment, 'j F Y, H:i')} {zone_label(moment)}"
+
+
+@register.filter
+def local_date(value: datetime | date | None) -> str:
+    """`23 November 2026`: the day of the moment in the active time zone."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value)
+    return format_date(value, "j F Y")
+
+
+@register.filter
+def local_time_tag(value: datetime | None) -> str:
+    """`local_time` inside `<time datetime="…Z">`, the machine-readable moment in UTC."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, datetime):
+        return format_html('<time datetime="{}">{}</time>', value.isoformat(), local_date(value))
+    in_utc = _local(value, UTC).replace(microsecond=0)
+    return format_html('<time datetime="{}">{}</time>', in_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), local_time(value))
+
+
+@register.simple_tag
+def current_zone_label() -> str:
+    """The active zone's label right now ("CET"), for the account menu."""
+    return zone_label(timezone.localtime())
+
+
+@register.simple_tag
+def current_zone_name() -> str:
+    """The active zone's full name ("Europe/Berlin")."""
+    return timezone.get_current_timezone_name()
