@@ -17,7 +17,8 @@ View = Callable[..., HttpResponse]
 SESSION_TEAM = "current_team"
 
 
-def team_required(role: Role = Role.VIEWER) -> Callable[[View], View]:
+def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.denied") -> Callable[[View], View]:
+    """`denied_action` records a refused attempt under the action it tried (`stream.archive`), not as a page visit."""
     role = Role(role)
 
     def decorator(view: View) -> View:
@@ -32,7 +33,8 @@ def team_required(role: Role = Role.VIEWER) -> Callable[[View], View]:
                 raise Http404("No such team.")
             if not membership.role_enum.at_least(role):
                 access_record_denial(actor=request.user, team=membership.team, role=membership.role,
-                                     needed=role, path=request.path)
+                                     needed=role, path=request.path,
+                                     action=denied_action if request.method == "POST" else "access.denied")
                 raise PermissionDenied(f"This needs the {role.label} role; yours is {membership.get_role_display()}.")
             request.team = membership.team
             request.membership = membership

@@ -30,6 +30,7 @@ ACTIONS: dict[str, str] = {
     "auth.logout": "signed out",
     "auth.password.change": "changed their password",
     "auth.password.reset": "set a new password from a reset link",
+    "account.time_zone": "chose their time zone",
     "team.create": "created the team",
     "team.delete": "deleted the team",
     "member.invite": "invited a member",
@@ -42,7 +43,12 @@ ACTIONS: dict[str, str] = {
     "server.rename": "renamed a server",
     "server.token.replace": "replaced a server's token",
     "server.remove": "removed a server",
+    "server.stream_limit": "changed a server's stream limit",
     "token_keys.rotate": "re-encrypted server tokens under the newest key",
+    "stream.create": "created a stream",
+    "stream.edit": "edited a stream",
+    "stream.archive": "archived a stream",
+    "stream.restore": "restored a stream",
     "access.denied": "was denied access",
 }
 

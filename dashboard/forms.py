@@ -7,6 +7,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from dashboard.models import Role
 from dashboard.services import ServiceError
 from dashboard.services.servers import NAME_LOOKS_LIKE_TOKEN, name_looks_like_token
+from dashboard.time_zones import zone_select_choices
 
 
 class SignInForm(AuthenticationForm):
@@ -132,6 +133,29 @@ class ServerRenameForm(_ServerNameForm):
     name = ServerNameField()
 
 
+class ServerStreamLimitForm(forms.Form):
+    stream_limit = forms.IntegerField(
+        label="Streams this server may have", min_value=1, max_value=1000,
+        help_text="Postmark allows 10 streams per server, archived streams included, unless Postmark support raised "
+                  "the limit for you. Change it here only if they did; Postmark still has the last word.",
+    )
+
+
 def apply_service_error(form: forms.Form, error: ServiceError) -> None:
     """Show a service's refusal on the field it concerns, or above the form."""
     form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+class TimeZoneForm(forms.Form):
+    """A person's time zone. Any text is let through: `account_set_time_zone` refuses unknown names."""
+
+    time_zone = forms.CharField(label="Time zone", required=False, max_length=64, widget=forms.Select(
+        attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, browser_zone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        browser = f"Use my browser's time zone ({browser_zone})" if browser_zone else "Use my browser's time zone"
+        current = self.initial.get("time_zone") or ""
+        self.fields["time_zone"].widget.choices = [("", browser), *zone_select_choices(also=current)]
+        self.fields["time_zone"].help_text = "Pick the place nearest you that keeps the same time as you."
+

@@ -196,9 +196,43 @@ def server_replace_token(*, actor: User, team: Team, server: Server, token: str)
         raise _refusal(error, **event) from None
     _store_token(server, token)
     server.postmark_server_id = server.postmark_server_id or server_id
+    server.token_rejected_at = None
     with audit.atomic():
         server.save(update_fields=["token_ciphertext", "token_key_id", "token_fingerprint", "token_last4",
-                                   "token_checked_at", "postmark_server_id"])
+                                   "token_checked_at", "token_rejected_at", "postmark_server_id"])
+        audit.record(**event)
+    return server
+
+
+def server_note_token_rejected(*, server: Server) -> None:
+    """Postmark refused the stored token on some call: the server's pages say so until it is replaced."""
+    if server.token_rejected_at is None:
+        server.token_rejected_at = timezone.now()
+        Server.objects.filter(pk=server.pk, token_rejected_at=None).update(token_rejected_at=server.token_rejected_at)
+
+
+def server_note_token_accepted(*, server: Server) -> None:
+    """Postmark accepted the stored token again (it was fixed on Postmark's side): clear the mark."""
+    if server.token_rejected_at is not None:
+        server.token_rejected_at = None
+        Server.objects.filter(pk=server.pk).update(token_rejected_at=None)
+
+
+def server_set_stream_limit(*, actor: User, team: Team, server: Server, limit: int) -> Server:
+    """The number of streams Postmark allows this server (10 unless Postmark support raised it)."""
+    role = role_of(actor, team)
+    event = {"action": "server.stream_limit", "actor": actor, "team": team, "role": role, "target_type": "server",
+             "target_id": server.pk, "target_label": server.name,
+             "changes": {"stream_limit": [server.stream_limit, limit]}}
+    if not role.at_least(Role.ADMIN):
+        raise _refusal(ServiceError("Only admins and owners can change a server's stream limit."), **event)
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise _refusal(ServiceError("Give a whole number between 1 and 1000.", field="stream_limit"), **event)
+    if limit == server.stream_limit:
+        return server
+    with audit.atomic():
+        server.stream_limit = limit
+        server.save(update_fields=["stream_limit"])
         audit.record(**event)
     return server
 

@@ -139,11 +139,12 @@ def member_leave(*, actor: User, team: Team) -> None:
                      target_id=actor.pk, target_label=actor.email, changes={"role": [role.label, None]})
 
 
-def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: Role | str, path: str) -> None:
-    """A member asked for something their role does not allow."""
+def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: Role | str, path: str,
+                         action: str = "access.denied") -> None:
+    """A member asked for something their role does not allow; `action` names the attempt when it is one."""
     # A server's id is a UUID, shaped like a token, which the log refuses in a label; the id keeps the whole path.
     label = _UUID.sub("…", path)[:200]
-    audit.record(action="access.denied", actor=actor, team=team, role=role, outcome=Outcome.DENIED,
+    audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.DENIED,
                  target_type="page", target_id=path[:100], target_label=label,
                  detail=f"Needs the {Role(needed).label} role or higher.")
 

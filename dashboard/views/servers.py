@@ -7,7 +7,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import team_required
-from dashboard.forms import ServerConnectForm, ServerRenameForm, ServerTokenForm, apply_service_error
+from dashboard.forms import (
+    ServerConnectForm,
+    ServerRenameForm,
+    ServerStreamLimitForm,
+    ServerTokenForm,
+    apply_service_error,
+)
 from dashboard.models import Role, Server
 from dashboard.services import ServiceError
 from dashboard.services.servers import (
@@ -16,6 +22,7 @@ from dashboard.services.servers import (
     server_remove,
     server_rename,
     server_replace_token,
+    server_set_stream_limit,
     server_token_is_readable,
 )
 
@@ -52,7 +59,28 @@ def server_detail(request: HttpRequest, server_id) -> HttpResponse:
         "token_unreadable": TOKEN_UNREADABLE,
         "can_admin": request.membership.role_enum.at_least(Role.ADMIN),
         "rename_form": ServerRenameForm(initial={"name": server.name}),
+        "limit_form": ServerStreamLimitForm(initial={"stream_limit": server.stream_limit}),
     })
+
+
+@team_required(role=Role.ADMIN)
+@require_POST
+def server_stream_limit_view(request: HttpRequest, server_id) -> HttpResponse:
+    server = _server(request, server_id)
+    form = ServerStreamLimitForm(request.POST)
+    if form.is_valid():
+        old = server.stream_limit
+        try:
+            server_set_stream_limit(actor=request.user, team=request.team, server=server,
+                                    limit=form.cleaned_data["stream_limit"])
+        except ServiceError as error:
+            messages.error(request, error.message)
+        else:
+            if server.stream_limit != old:
+                messages.success(request, f"{server.name} may now have {server.stream_limit} streams.")
+    else:
+        messages.error(request, "The stream limit must be a whole number between 1 and 1000.")
+    return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
 
 
 @team_required(role=Role.ADMIN)

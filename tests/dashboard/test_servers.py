@@ -414,3 +414,46 @@ def test_an_unreadable_token_is_flagged_while_the_rest_of_the_team_works_until_i
         assert TOKEN_UNREADABLE not in page(fixed)
         assert TOKEN_UNREADABLE not in page(browser.get(url("team_home", team_a)))
         assert AuditEvent.objects.get(action="server.token.replace").changes == {"token": ["••••a1a1", "••••a1a1"]}
+
+
+def test_an_admin_sets_the_stream_limit_postmark_support_granted(admin, team_a, server_a, client_as):
+    browser = client_as(admin)
+    page = browser.post(url("server_stream_limit", team_a, server_a), {"stream_limit": "25"}, follow=True)
+    assert "Acme Production may now have 25 streams." in html.unescape(page.content.decode())
+    server_a.refresh_from_db()
+    assert server_a.stream_limit == 25
+    event = AuditEvent.objects.get(action="server.stream_limit")
+    assert (event.outcome, event.changes) == ("success", {"stream_limit": [10, 25]})
+
+
+def test_a_stream_limit_that_is_not_a_sensible_number_changes_nothing(admin, team_a, server_a, client_as):
+    page = client_as(admin).post(url("server_stream_limit", team_a, server_a), {"stream_limit": "0"}, follow=True)
+    assert "whole number between 1 and 1000" in page.content.decode()
+    server_a.refresh_from_db()
+    assert server_a.stream_limit == 10
+    assert not AuditEvent.objects.filter(action="server.stream_limit").exists()
+
+
+def test_an_editor_sees_the_stream_limit_but_no_form_to_change_it(editor, team_a, server_a, client_as):
+    page = client_as(editor).get(url("server_detail", team_a, server_a)).content.decode()
+    assert "10 streams, archived ones included" in page
+    assert "Save the limit" not in page
+
+
+def test_a_server_whose_token_postmark_rejected_says_so_and_admins_get_the_fix(admin, viewer, team_a, server_a,
+                                                                               client_as):
+    Server.objects.filter(pk=server_a.pk).update(token_rejected_at="2026-11-20T10:00:00Z")
+    admin_page = client_as(admin).get(url("server_detail", team_a, server_a)).content.decode()
+    assert "Token rejected." in admin_page
+    assert "Replace the token" in admin_page
+    viewer_page = client_as(viewer).get(url("server_detail", team_a, server_a)).content.decode()
+    assert "Token rejected." in viewer_page
+    assert "Ask an admin or owner of Acme to replace the token" in viewer_page
+
+
+def test_replacing_a_rejected_token_clears_the_mark(admin, team_a, server_a, client_as):
+    Server.objects.filter(pk=server_a.pk).update(token_rejected_at="2026-11-20T10:00:00Z")
+    page = client_as(admin).post(url("server_token", team_a, server_a), {"token": TOKEN_A}, follow=True)
+    assert "Postmark accepted the new token" in page.content.decode()
+    server_a.refresh_from_db()
+    assert server_a.token_rejected_at is None
