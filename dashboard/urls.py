@@ -6,7 +6,8 @@ from dashboard.forms import SignInForm
 from dashboard.views import accounts, core, members, servers, teams
 
 team_urls = [
-    path("", teams.team_home, name="team_home"),
+    # The team's home is its streams overview; this root URLconf wires the streams app in by name only.
+    path("", include("streams.urls")),
     path("leave/", teams.team_leave, name="team_leave"),
     path("delete/", teams.team_delete_view, name="team_delete"),
     path("members/", members.member_list, name="member_list"),
@@ -18,6 +19,7 @@ team_urls = [
     path("servers/<uuid:server_id>/", servers.server_detail, name="server_detail"),
     path("servers/<uuid:server_id>/rename/", servers.server_rename_view, name="server_rename"),
     path("servers/<uuid:server_id>/token/", servers.server_token_view, name="server_token"),
+    path("servers/<uuid:server_id>/stream-limit/", servers.server_stream_limit_view, name="server_stream_limit"),
     path("servers/<uuid:server_id>/remove/", servers.server_remove_view, name="server_remove"),
 ]
 
@@ -25,6 +27,7 @@ account_urls = [
     path("login/", auth_views.LoginView.as_view(authentication_form=SignInForm, redirect_authenticated_user=True),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("preferences/", accounts.preferences, name="preferences"),
     path("password/", accounts.password_change, name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

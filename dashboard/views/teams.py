@@ -9,7 +9,6 @@ from dashboard.access import not_team_scoped, team_required
 from dashboard.forms import ConfirmTeamDeleteForm, TeamForm, apply_service_error
 from dashboard.models import Invitation, Membership, Role
 from dashboard.services import ServiceError
-from dashboard.services.servers import TOKEN_UNREADABLE, server_token_is_readable
 from dashboard.services.teams import member_leave, team_create, team_delete
 
 
@@ -35,20 +34,6 @@ def team_list(request: HttpRequest) -> HttpResponse:
     status = 422 if form.errors else 200
     return render(request, "dashboard/team_list.html",
                   {"form": form, "memberships": memberships, "invitations": invitations}, status=status)
-
-
-@team_required(role=Role.VIEWER)
-@require_http_methods(["GET"])
-def team_home(request: HttpRequest) -> HttpResponse:
-    servers = list(request.team.servers.all())
-    for server in servers:
-        server.token_readable = server_token_is_readable(server)
-    return render(request, "dashboard/team_home.html", {
-        "servers": servers,
-        "member_count": request.team.memberships.count(),
-        "token_unreadable": TOKEN_UNREADABLE,
-        "can_admin": request.membership.role_enum.at_least(Role.ADMIN),
-    })
 
 
 @team_required(role=Role.VIEWER)

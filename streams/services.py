@@ -1,0 +1,508 @@
+"""Message streams of a team's Postmark servers: reading them, and the four changes people make.
+
+Postmark is the source of truth: nothing here stores a stream. Reads make one Postmark call per
+server (the whole list, archived included, filtered and sorted here), so a page never calls Postmark
+once per row. Writers (`stream_create`, `stream_edit`, `stream_archive`, `stream_restore`) check the
+role, call Postmark, record exactly one audit event with its outcome, and turn every refusal into a
+`ServiceError` whose words a non-engineer can act on, on the form field it concerns.
+
+Never: decrypt a token (only `postmark_client_for` does), see a request, or log a token.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.core import signing
+from django.core.cache import cache
+
+from dashboard import audit
+from dashboard.models import AuditEvent, Role, Server, Team, User
+from dashboard.postmark.client import (
+    UNSET,
+    ArchiveResult,
+    ErrorCode,
+    PostmarkError,
+    PostmarkUnavailable,
+    RateLimited,
+    Stream,
+    StreamNotFound,
+    StreamType,
+    TokenRejected,
+    UnsubscribeHandling,
+)
+from dashboard.services import ServiceError
+from dashboard.services.servers import postmark_client_for, server_note_token_accepted, server_note_token_rejected
+from dashboard.services.teams import role_of
+from dashboard.token_crypto import TokenUnreadable
+
+Outcome = AuditEvent.Outcome
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+PURGE_AFTER = timedelta(days=45)
+# Postmark refuses to archive these two; the default broadcast stream "may be refused" (see the contract).
+STREAMS_THAT_CANNOT_BE_ARCHIVED = {
+    "outbound": "This is the server's default transactional stream. Postmark never archives it, because the "
+                "server's ordinary e-mail is sent through it.",
+    "inbound": "This is the server's inbound stream. Postmark never archives it, because the server receives "
+               "e-mail through it.",
+}
+TYPE_FILTERS = ("all", "transactional", "broadcasts", "inbound")
+SORTS = ("name", "type", "created")
+IDS_CACHE_SECONDS = 60
+# A Postmark server token (a UUID), the shape the audit log refuses to hold.
+_TOKEN_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+# What each of Postmark's codes means to a person, and which form field it belongs to (None: the whole form).
+REFUSALS: dict[int, tuple[str | None, str]] = {
+    ErrorCode.INVALID_STREAM_TYPE: ("stream_type", "Choose Transactional or Broadcasts as the stream's type."),
+    ErrorCode.ID_REQUIRED: ("stream_id", "Give the stream an ID, such as “billing-news”."),
+    ErrorCode.NAME_REQUIRED: ("name", "Give the stream a name your team will recognise."),
+    ErrorCode.NAME_TOO_LONG: ("name", "The name can be at most 100 characters long."),
+    ErrorCode.STREAM_LIMIT_REACHED: (None, "This server has no free stream slots: every one is used, archived "
+                                           "streams included. Archive a stream you no longer need and wait for "
+                                           "Postmark to delete it, or ask Postmark support to raise the limit."),
+    ErrorCode.STREAM_NOT_FOUND: (None, "Postmark has no stream with this ID on this server any more. It may have "
+                                       "been deleted after its archive period, or removed in Postmark."),
+    ErrorCode.INVALID_ID: ("stream_id", "An ID starts with a letter and uses only lowercase letters (a–z), digits, "
+                                        "“-” and “_”, up to 30 characters in all."),
+    ErrorCode.ONLY_ONE_INBOUND_STREAM: ("stream_type", "A server has exactly one inbound stream, which Postmark "
+                                                       "made for you; new streams are Transactional or Broadcasts."),
+    ErrorCode.CANNOT_ARCHIVE_DEFAULT_STREAM: (None, "Postmark never archives a server's default transactional or "
+                                                    "inbound stream."),
+    ErrorCode.ID_ALREADY_EXISTS: ("stream_id", "This server already has a stream with this ID (archived streams "
+                                               "count too). Choose another ID."),
+    ErrorCode.DESCRIPTION_TOO_LONG: ("description", "The description can be at most 1000 characters long."),
+    ErrorCode.CANNOT_UNARCHIVE: (None, "Postmark can no longer restore this stream: it has been deleted, or it is "
+                                       "not archived."),
+    ErrorCode.ID_HAS_PM_PREFIX: ("stream_id", "IDs starting with “pm-” are kept for Postmark's own streams. Choose "
+                                              "another ID."),
+    ErrorCode.DESCRIPTION_HAS_HTML: ("description", "The description cannot contain “<” or “>”."),
+    ErrorCode.ID_RESERVED: ("stream_id", "“all” is a word Postmark keeps for itself. Choose another ID."),
+    ErrorCode.CUSTOM_UNSUBSCRIBE_NOT_ALLOWED: ("unsubscribe_handling", "Custom unsubscribe handling must first be "
+                                               "turned on for your Postmark account by Postmark support. Choose "
+                                               "“Postmark” for now; you can change it later."),
+    ErrorCode.UNSUBSCRIBE_HANDLING_NOT_SUPPORTED: ("unsubscribe_handling", "Only Broadcasts streams handle "
+                                                   "unsubscribes; a Transactional stream has none."),
+    ErrorCode.CANNOT_ARCHIVE_YET: (None, "Postmark can't archive this stream yet (this happens with streams made "
+                                         "a few minutes ago). Try again a little later."),
+    ErrorCode.INVALID_JSON: (None, "Postmark could not read the request. Nothing was changed; try again."),
+}
+
+
+# --- Trouble with Postmark -----------------------------------------------------------------------
+
+
+class PostmarkTrouble(ServiceError):
+    """Postmark could not be asked, or would not answer: nothing about the streams is known or changed.
+
+    `kind` is one of "token_rejected", "token_unreadable", "unavailable", "rate_limited", so a page can say
+    who can fix it (an admin replaces the token; everyone else waits a little).
+    """
+
+    def __init__(self, message: str, *, kind: str, maybe_done: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.maybe_done = maybe_done  # no answer in Postmark's own words: a write may have been done
+
+
+class StreamGone(ServiceError):
+    """The stream is not on the server (any more): purged after its archive period, or removed in Postmark."""
+
+
+class StreamChanged(ServiceError):
+    """The stream changed in Postmark since the edit form was opened; `changes` is {field: (seen, now)}."""
+
+    def __init__(self, message: str, *, current: Stream, changes: dict[str, tuple[Any, Any]]):
+        super().__init__(message)
+        self.current = current
+        self.changes = changes
+
+
+def _trouble(error: Exception, server: Server) -> PostmarkTrouble:
+    if isinstance(error, TokenUnreadable):
+        return PostmarkTrouble(f"The token of {server.name} can't be read with this installation's keys, so "
+                               "Postmark can't be asked. An admin can re-enter it on the server's page.",
+                               kind="token_unreadable")
+    if isinstance(error, TokenRejected):
+        server_note_token_rejected(server=server)
+        return PostmarkTrouble(f"Postmark rejected the token of {server.name}: it may have been reset or deleted "
+                               "in Postmark. An admin can paste the current Server API token on the server's page.",
+                               kind="token_rejected")
+    if isinstance(error, RateLimited):
+        return PostmarkTrouble("Postmark asked us to slow down. Wait a few seconds and try again.",
+                               kind="rate_limited")
+    return PostmarkTrouble(f"Postmark isn't answering for {server.name} right now (it may be slow or down). "
+                           "Try again in a minute; nothing was changed.", kind="unavailable",
+                           maybe_done=getattr(error, "error_code", None) is None)
+
+
+def _ask(server: Server, call: Callable[[Any], _T]) -> _T:
+    """Call Postmark for `server`, turning every failure but a refusal or a missing stream into PostmarkTrouble."""
+    try:
+        answer = call(postmark_client_for(server))
+    except (TokenUnreadable, TokenRejected, RateLimited, PostmarkUnavailable) as error:
+        raise _trouble(error, server) from None
+    server_note_token_accepted(server=server)
+    return answer
+
+
+# --- Reading -------------------------------------------------------------------------------------
+
+
+def _server_streams(server: Server) -> list[Stream]:
+    """Every stream of the server, archived included: one Postmark call."""
+    streams = _ask(server, lambda client: client.list_streams(include_archived=True))
+    cache.set(_ids_key(server), sorted(stream.id for stream in streams), IDS_CACHE_SECONDS)
+    return streams
+
+
+def purge_moment(stream: Stream) -> datetime | None:
+    """When Postmark deletes an archived stream (its own date, or archive time + 45 days when it gave none)."""
+    if stream.expected_purge_date is not None:
+        return stream.expected_purge_date
+    if stream.archived_at is not None:
+        return stream.archived_at + PURGE_AFTER
+    return None
+
+
+def _type_key(stream: Stream) -> str:
+    return stream.stream_type.value.lower()
+
+
+def _matches(stream: Stream, search: str) -> bool:
+    words = search.lower().split()
+    haystack = " ".join((stream.id, stream.name, stream.description or "")).lower()
+    return all(word in haystack for word in words)
+
+
+_SORT_KEYS: dict[str, Callable[[Stream], Any]] = {
+    "name": lambda stream: (stream.name.lower(), stream.id),
+    "type": lambda stream: (_type_key(stream), stream.name.lower(), stream.id),
+    "created": lambda stream: (stream.created_at, stream.id),
+}
+
+
+@dataclass
+class ServerStreams:
+    """A server's streams as a person asked to see them, and what the whole server holds."""
+
+    server: Server
+    streams: list[Stream]                      # filtered, searched and sorted
+    stream_type: str = "all"
+    include_archived: bool = False
+    search: str = ""
+    sort: str = "name"
+    counts: dict[str, int] = field(default_factory=dict)   # active streams by type key
+    archived_count: int = 0
+    slots_used: int = 0                        # archived streams take a slot until Postmark deletes them
+    total: int = 0                             # every stream on the server
+    hidden_archived: int = 0                   # archived streams that match the filters but are left out
+
+    @property
+    def slots_left(self) -> int:
+        return max(0, self.server.stream_limit - self.slots_used)
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.stream_type != "all" or bool(self.search)
+
+
+def stream_list(*, server: Server, stream_type: str = "all", include_archived: bool = False, search: str = "",
+                sort: str = "name") -> ServerStreams:
+    """The server's streams, filtered by type, archived or not and a search over ID, name and description."""
+    stream_type = stream_type if stream_type in TYPE_FILTERS else "all"
+    sort = sort if sort in SORTS else "name"
+    search = " ".join((search or "").split())[:100]
+    everything = _server_streams(server)
+    matching = [stream for stream in everything
+                if (stream_type == "all" or _type_key(stream) == stream_type) and _matches(stream, search)]
+    shown = [stream for stream in matching if include_archived or not stream.is_archived]
+    shown.sort(key=_SORT_KEYS[sort])
+    return ServerStreams(
+        server=server, streams=shown, stream_type=stream_type, include_archived=include_archived, search=search,
+        sort=sort, counts=Counter(_type_key(stream) for stream in everything if not stream.is_archived),
+        archived_count=sum(stream.is_archived for stream in everything), slots_used=len(everything),
+        total=len(everything), hidden_archived=len(matching) - len(shown),
+    )
+
+
+def stream_get(*, server: Server, stream_id: str) -> Stream:
+    try:
+        return _ask(server, lambda client: client.get_stream(stream_id))
+    except StreamNotFound:
+        raise StreamGone(REFUSALS[ErrorCode.STREAM_NOT_FOUND][1]) from None
+
+
+@dataclass
+class ServerSummary:
+    """One server on the team's overview: its streams' counts, or the trouble that kept them from us."""
+
+    server: Server
+    streams: ServerStreams | None = None
+    trouble: PostmarkTrouble | None = None
+
+
+@dataclass
+class TeamOverview:
+    servers: list[ServerSummary]
+    # (server, stream) for every archived stream of every server, the soonest purge first.
+    purging: list[tuple[Server, Stream]]
+
+
+def team_overview(*, team: Team, servers: Iterable[Server] | None = None) -> TeamOverview:
+    """Every server of the team with its counts: one Postmark call per server, made side by side."""
+    servers = list(team.servers.all() if servers is None else servers)
+
+    def fetch(server: Server) -> list[Stream] | Exception:
+        try:
+            return postmark_client_for(server).list_streams(include_archived=True)
+        except (TokenUnreadable, PostmarkError) as error:
+            return error
+
+    # Postmark is asked from worker threads; everything touching the database stays on this one.
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(servers)))) as pool:
+        answers = list(pool.map(fetch, servers))
+    summaries, purging = [], []
+    for server, answer in zip(servers, answers, strict=True):
+        if isinstance(answer, Exception):
+            summaries.append(ServerSummary(server, trouble=_trouble(answer, server)))
+            continue
+        server_note_token_accepted(server=server)
+        cache.set(_ids_key(server), sorted(stream.id for stream in answer), IDS_CACHE_SECONDS)
+        listing = ServerStreams(
+            server=server, streams=answer, counts=Counter(_type_key(s) for s in answer if not s.is_archived),
+            archived_count=sum(s.is_archived for s in answer), slots_used=len(answer), total=len(answer),
+        )
+        summaries.append(ServerSummary(server, streams=listing))
+        purging.extend((server, stream) for stream in answer if stream.is_archived)
+    purging.sort(key=lambda pair: (purge_moment(pair[1]), pair[0].name, pair[1].id))
+    return TeamOverview(summaries, purging)
+
+
+def _ids_key(server: Server) -> str:
+    return f"streams:ids:{server.pk}"
+
+
+def stream_ids_on_server(*, server: Server) -> list[str] | None:
+    """The IDs in use on the server (archived included) for checking a new ID as someone types.
+
+    Kept for a minute so each keystroke does not ask Postmark; None when Postmark can't be asked, and the
+    check on submit (by Postmark itself) still has the last word.
+    """
+    ids = cache.get(_ids_key(server))
+    if ids is None:
+        try:
+            ids = sorted(stream.id for stream in _server_streams(server))
+        except PostmarkTrouble:
+            return None
+    return ids
+
+
+def stream_history(*, team: Team, server: Server, stream_id: str, limit: int = 50) -> list[AuditEvent]:
+    events = AuditEvent.objects.for_team(team).filter(target_type="stream", target_id=stream_target(server, stream_id))
+    return list(events[:limit])
+
+
+def stream_target(server: Server, stream_id: str) -> str:
+    return f"{server.pk}/{stream_id}"
+
+
+def stream_can_be_archived(stream: Stream) -> tuple[bool, str]:
+    """Whether to offer "Archive", and if not, the reason to show instead of the button."""
+    if stream.is_archived:
+        return False, "This stream is already archived."
+    reason = STREAMS_THAT_CANNOT_BE_ARCHIVED.get(stream.id)
+    return (reason is None), reason or ""
+
+
+# --- Snapshots: what the edit form saw ------------------------------------------------------------
+
+_SNAPSHOT_SALT = "streams.edit.snapshot"
+EDITABLE_FIELDS = ("name", "description", "unsubscribe_handling")
+
+
+def _editable(stream: Stream) -> dict[str, str]:
+    return {"name": stream.name, "description": stream.description or "",
+            "unsubscribe_handling": stream.unsubscribe_handling.value}
+
+
+def stream_snapshot(stream: Stream) -> str:
+    """A signed note of the editable fields as the form showed them, carried in the form as a hidden field."""
+    return signing.dumps({"id": stream.id, **_editable(stream)}, salt=_SNAPSHOT_SALT, compress=True)
+
+
+def read_snapshot(text: str, *, stream_id: str) -> dict[str, str] | None:
+    try:
+        seen = signing.loads(text or "", salt=_SNAPSHOT_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(seen, dict) or seen.get("id") != stream_id or any(key not in seen for key in EDITABLE_FIELDS):
+        return None
+    return {key: seen[key] for key in EDITABLE_FIELDS}
+
+
+# --- Writing -------------------------------------------------------------------------------------
+
+
+def _event(action: str, *, actor: User, team: Team, role: Role, server: Server, stream_id: str,
+           changes: dict | None = None) -> dict[str, Any]:
+    return {"action": action, "actor": actor, "team": team, "role": role, "target_type": "stream",
+            "target_id": stream_target(server, stream_id), "target_label": f"{stream_id} on {server.name}"[:200],
+            "changes": changes or {}}
+
+
+def _refuse_tokens(**fields: str | None) -> None:
+    """A token pasted into a stream's details would be shown to everyone in Postmark: stop it before it goes."""
+    for field_name, value in fields.items():
+        if _TOKEN_SHAPE.search(value or ""):
+            raise ServiceError("That looks like a Postmark server token. A token never belongs in a stream's "
+                               "details: remove it and try again.", field=field_name)
+
+
+def _denied(event: dict[str, Any], what: str) -> ServiceError:
+    audit.record(**event, outcome=Outcome.DENIED, detail=f"{what} needs the Editor role or higher.")
+    return ServiceError(f"{what} needs the Editor role or higher. Ask an admin of your team if you need it.")
+
+
+def _refused(event: dict[str, Any], error: PostmarkError) -> ServiceError:
+    """Postmark said no: record its code, and say why on the right field."""
+    field_name, message = REFUSALS.get(error.error_code or -1, (None, None))
+    if message is None:
+        message = f"Postmark refused this: {error.message}"
+    code = f"Postmark code {int(error.error_code)}" if error.error_code is not None else f"HTTP {error.status}"
+    audit.record(**event, outcome=Outcome.REFUSED, detail=f"{code}: {error.message}"[:500])
+    if isinstance(error, StreamNotFound):
+        return StreamGone(message)
+    return ServiceError(message, field=field_name)
+
+
+def _failed(event: dict[str, Any], trouble: PostmarkTrouble, server: Server, *, writes: bool) -> PostmarkTrouble:
+    if writes and trouble.maybe_done:
+        trouble.message = (f"Postmark stopped answering for {server.name} before saying whether this went through. "
+                           "Check the server's streams before trying again.")
+    audit.record(**event, outcome=Outcome.FAILED, detail=trouble.message[:500])
+    return trouble
+
+
+def _write(server: Server, event: dict[str, Any], call: Callable[[Any], _T], *, writes: bool = True) -> _T:
+    try:
+        answer = _ask(server, call)
+    except PostmarkTrouble as trouble:
+        raise _failed(event, trouble, server, writes=writes) from None
+    except PostmarkError as error:
+        raise _refused(event, error) from None
+    cache.delete(_ids_key(server))
+    return answer
+
+
+def stream_create(*, actor: User, team: Team, server: Server, stream_id: str, name: str, stream_type: str,
+                  description: str = "", unsubscribe_handling: str | None = None) -> Stream:
+    role = role_of(actor, team)
+    _refuse_tokens(stream_id=stream_id, name=name, description=description)
+    description = description or ""
+    handling = unsubscribe_handling or ("Postmark" if stream_type.lower() == "broadcasts" else "None")
+    event = _event("stream.create", actor=actor, team=team, role=role, server=server, stream_id=stream_id,
+                   changes={"name": [None, name], "type": [None, stream_type], "description": [None, description],
+                            "unsubscribe_handling": [None, handling]})
+    if not role.at_least(Role.EDITOR):
+        raise _denied(event, "Creating a stream")
+    stream = _write(server, event, lambda client: client.create_stream(
+        id=stream_id, name=name, stream_type=stream_type, description=description or None,
+        unsubscribe_handling=handling))
+    audit.record(**event, outcome=Outcome.SUCCESS)
+    return stream
+
+
+def stream_edit(*, actor: User, team: Team, server: Server, stream_id: str, seen: dict[str, str] | None,
+                name: str, description: str, unsubscribe_handling: str) -> Stream:
+    """Save the edit form, unless the stream changed in Postmark since the form was opened (`seen`)."""
+    role = role_of(actor, team)
+    _refuse_tokens(name=name, description=description)
+    wanted = {"name": name, "description": description or "", "unsubscribe_handling": unsubscribe_handling}
+    event = _event("stream.edit", actor=actor, team=team, role=role, server=server, stream_id=stream_id)
+    if not role.at_least(Role.EDITOR):
+        raise _denied(event, "Editing a stream")
+    current = _write(server, event, lambda client: client.get_stream(stream_id), writes=False)
+    now = _editable(current)
+    if seen is None or now != seen:
+        changed = {key: (seen.get(key) if seen else None, now[key]) for key in EDITABLE_FIELDS
+                   if seen is None or seen[key] != now[key]}
+        audit.record(**event, outcome=Outcome.REFUSED, detail="The stream changed in Postmark after the form was "
+                     f"opened ({', '.join(changed)}); nothing was saved.")
+        raise StreamChanged("Someone changed this stream in Postmark after you opened the form, so nothing was "
+                            "saved. Check what changed below, then save again if you still want your version.",
+                            current=current, changes=changed)
+    changes = {key: [now[key], wanted[key]] for key in EDITABLE_FIELDS if wanted[key] != now[key]}
+    if not changes:
+        return current
+    event["changes"] = changes
+    edits: dict[str, Any] = {"name": UNSET, "description": UNSET, "unsubscribe_handling": UNSET}
+    edits.update({key: value for key, (_, value) in changes.items()})
+    stream = _write(server, event, lambda client: client.edit_stream(stream_id, **edits))
+    audit.record(**event, outcome=Outcome.SUCCESS)
+    return stream
+
+
+def stream_archive(*, actor: User, team: Team, server: Server, stream_id: str, confirmation: str) -> ArchiveResult:
+    """Archive after the person typed the stream's ID; Postmark deletes it 45 days later unless restored."""
+    role = role_of(actor, team)
+    event = _event("stream.archive", actor=actor, team=team, role=role, server=server, stream_id=stream_id,
+                   changes={"state": ["active", "archived"]})
+    if not role.at_least(Role.EDITOR):
+        raise _denied(event, "Archiving a stream")
+    if (confirmation or "").strip() != stream_id:
+        raise ServiceError(f"Type the stream's ID, {stream_id}, exactly as shown, to confirm.", field="confirmation")
+    if stream_id in STREAMS_THAT_CANNOT_BE_ARCHIVED:
+        audit.record(**event, outcome=Outcome.REFUSED, detail="A default stream that Postmark never archives.")
+        raise ServiceError(STREAMS_THAT_CANNOT_BE_ARCHIVED[stream_id])
+    result = _write(server, event, lambda client: client.archive_stream(stream_id))
+    event["changes"]["purge_date"] = [None, result.expected_purge_date.isoformat()]
+    audit.record(**event, outcome=Outcome.SUCCESS)
+    return result
+
+
+def stream_restore(*, actor: User, team: Team, server: Server, stream_id: str) -> Stream:
+    """Unarchive, until Postmark's purge date; after it, say plainly that Postmark has deleted the stream."""
+    role = role_of(actor, team)
+    event = _event("stream.restore", actor=actor, team=team, role=role, server=server, stream_id=stream_id,
+                   changes={"state": ["archived", "active"]})
+    if not role.at_least(Role.EDITOR):
+        raise _denied(event, "Restoring a stream")
+    try:
+        stream = _write(server, event, lambda client: client.unarchive_stream(stream_id))
+    except (StreamGone, ServiceError) as refusal:
+        if isinstance(refusal, PostmarkTrouble):
+            raise
+        raise _why_not_restored(server, stream_id, refusal) from None
+    audit.record(**event, outcome=Outcome.SUCCESS)
+    return stream
+
+
+def _why_not_restored(server: Server, stream_id: str, refusal: ServiceError) -> ServiceError:
+    """Postmark answers 1232 both for a purged stream and for one that is not archived: tell them apart."""
+    try:
+        stream = stream_get(server=server, stream_id=stream_id)
+    except StreamGone:
+        return StreamGone(f"Postmark has deleted the stream {stream_id}: its 45 days in the archive are over, so it "
+                          "can no longer be restored. Create a new stream if you need one.")
+    except PostmarkTrouble:
+        return refusal
+    if not stream.is_archived:
+        return ServiceError(f"{stream.name} is not archived, so there is nothing to restore.")
+    return refusal
+
+
+def stream_handling_choices(stream_type: StreamType | str) -> list[UnsubscribeHandling]:
+    """The unsubscribe handling a stream of this type may have (Postmark's rules)."""
+    if str(stream_type).lower() == "broadcasts":
+        return [UnsubscribeHandling.POSTMARK, UnsubscribeHandling.CUSTOM]
+    return [UnsubscribeHandling.NONE]
