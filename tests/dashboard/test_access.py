@@ -74,7 +74,15 @@ TEAM_URLS = [
     ("server_detail", "get", Role.VIEWER, "server"),
     ("server_rename", "post", Role.ADMIN, "server"),
     ("server_token", "get", Role.ADMIN, "server"),
+    ("server_stream_limit", "post", Role.ADMIN, "server"),
     ("server_remove", "get", Role.ADMIN, "server"),
+    ("stream_list", "get", Role.VIEWER, "server"),
+    ("stream_create", "get", Role.EDITOR, "server"),
+    ("stream_create_check", "post", Role.EDITOR, "server"),
+    ("stream_detail", "get", Role.VIEWER, "stream"),
+    ("stream_edit", "get", Role.EDITOR, "stream"),
+    ("stream_archive", "get", Role.EDITOR, "stream"),
+    ("stream_restore", "get", Role.EDITOR, "stream"),
 ]
 PERSONAS = ["anonymous", "outsider", "viewer", "editor", "admin", "owner"]
 KWARG = {"member": "member_id", "invitation": "invitation_id", "server": "server_id"}
@@ -101,9 +109,17 @@ def objects_of(cast, team_a, team_b, server_a, server_b, viewer, owner, outsider
 
 def _url(name, team, obj_kind, objects_of, owner_team=None):
     kwargs = {"team_slug": team.slug}
-    if obj_kind:
+    if obj_kind == "stream":
+        kwargs.update(server_id=objects_of[owner_team or team]["server"], stream_id="broadcast")
+    elif obj_kind:
         kwargs[KWARG[obj_kind]] = objects_of[owner_team or team][obj_kind]
     return reverse(name, kwargs=kwargs)
+
+
+def _made_up_kwargs(obj_kind):
+    if obj_kind == "stream":
+        return {"server_id": uuid.uuid4(), "stream_id": "broadcast"}
+    return {KWARG[obj_kind]: uuid.uuid4() if obj_kind == "server" else 987654}
 
 
 def _expected(persona: str, needs: Role) -> str:
@@ -142,9 +158,8 @@ def test_team_a_urls_never_reach_team_b_objects(persona, name, method, needs, ob
     """Team B's object through team A's URL answers exactly as a made-up object would: no trace of it."""
     browser = client_as(cast[persona])
     theirs = getattr(browser, method)(_url(name, team_a, obj_kind, objects_of, owner_team=team_b))
-    made_up_id = uuid.uuid4() if obj_kind == "server" else 987654
     made_up = getattr(browser, method)(
-        reverse(name, kwargs={"team_slug": team_a.slug, KWARG[obj_kind]: made_up_id}))
+        reverse(name, kwargs={"team_slug": team_a.slug, **_made_up_kwargs(obj_kind)}))
     expected = 403 if persona != "outsider" and not Role(persona).at_least(needs) else 404
     assert theirs.status_code == made_up.status_code == expected
     assert theirs.content == made_up.content

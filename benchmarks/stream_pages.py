@@ -1,0 +1,198 @@
+"""Prints what the stream pages cost as a team grows: time, database queries and Postmark calls.
+
+    .venv/bin/python benchmarks/stream_pages.py [--servers 1,10,30] [--rounds 20] [--latency 0.05]
+
+Each server has 10 streams (Postmark's usual limit: the 3 defaults and 7 more, 2 of them archived).
+Runs against an in-memory SQLite database and the in-process sandbox. Postmark calls are counted with a
+handler on the `dashboard.postmark` logger (the client logs one line per conversation with Postmark).
+The last part gives Postmark 50 ms per call, to show that the overview asks for its servers side by side.
+Figures, not assertions: speed is never a timed test.
+"""
+
+import argparse
+import logging
+import math
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["DATABASE_URL"] = "sqlite://:memory:"
+os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
+os.environ["ALLOWED_HOSTS"] = "testserver"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.cache import cache  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from dashboard import audit  # noqa: E402
+from dashboard.models import Team, User  # noqa: E402
+from dashboard.postmark import sandbox  # noqa: E402
+from dashboard.postmark.client import SANDBOX_URL, PostmarkClient  # noqa: E402
+from dashboard.services.servers import server_connect  # noqa: E402
+from dashboard.services.teams import team_create  # noqa: E402
+from streams import services  # noqa: E402
+
+SEARCH = {"type": "broadcasts", "archived": "1", "q": "news", "sort": "created"}
+# (ID, name, type, archived) of the 7 streams each server gets beside its 3 defaults.
+EXTRA_STREAMS = [
+    ("receipts", "Receipts", "Transactional", False),
+    ("password-resets", "Password resets", "Transactional", False),
+    ("billing-news", "Billing news", "Broadcasts", False),
+    ("product-news", "Product news", "Broadcasts", False),
+    ("welcome", "Welcome series", "Transactional", False),
+    ("spring-sale", "Spring sale", "Broadcasts", True),
+    ("old-alerts", "Old alerts", "Transactional", True),
+]
+
+
+class PostmarkCalls(logging.Handler):
+    """Counts the client's log lines, one per conversation with Postmark (retries included in one)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Postmark "):
+            self.count += 1
+
+
+CALLS = PostmarkCalls()
+_postmark_logger = logging.getLogger("dashboard.postmark")
+_postmark_logger.setLevel(logging.INFO)
+_postmark_logger.propagate = False  # counted, not printed
+_postmark_logger.addHandler(CALLS)
+
+
+def measure(label: str, rounds: int, call) -> None:
+    """Median and p95 time of `call`, and the queries and Postmark calls of one run (after a warm-up)."""
+    call()
+    with override_settings(DEBUG=True):
+        reset_queries()  # a request resets the log itself when it starts; this covers a service call
+        CALLS.count = 0
+        call()
+        queries, calls = len(connection.queries), CALLS.count
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    print(f"  {label:<46} median {statistics.median(samples):7.2f} ms   p95 {p95:7.2f} ms"
+          f"   {queries:3d} queries   {calls:3d} Postmark calls")
+
+
+def page(client: Client, url: str, *, post: dict | None = None, htmx: bool = False, before=None):
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    def get():
+        if before is not None:
+            before()
+        response = client.post(url, post, headers=headers) if post is not None else client.get(url, headers=headers)
+        assert response.status_code == 200, (url, response.status_code)
+
+    return get
+
+
+def build_team(owner: User, size: int, fake: sandbox.Sandbox) -> Team:
+    team = team_create(actor=owner, name=f"Bench {size}")
+    for i in range(size):
+        token = str(uuid.uuid4())
+        fake.add_server(token, name=f"Server {i:02d}")
+        server_connect(actor=owner, team=team, name=f"Server {i:02d}", token=token, sandbox=True)
+        postmark = PostmarkClient(token, base_url=SANDBOX_URL)
+        for stream_id, name, stream_type, archived in EXTRA_STREAMS:
+            postmark.create_stream(id=stream_id, name=name, stream_type=stream_type,
+                                   description=f"{name} for customers of server {i}")
+            if archived:
+                postmark.archive_stream(stream_id)
+    return team
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", default="1,10,30", help="team sizes, in servers, comma-separated")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds Postmark takes per call, last part")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.servers.split(",")]
+
+    call_command("migrate", verbosity=0)
+    fake = sandbox.Sandbox()
+    sandbox.install(fake)
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]), \
+            audit.context(request_id="benchmark"):
+        owner = User.objects.create_user(email="owner@bench.example", password="x")
+        teams = {size: build_team(owner, size, fake) for size in sizes}
+    client = Client()
+    client.force_login(owner)
+
+    for size, team in teams.items():
+        server = team.servers.order_by("name").first()
+        print(f"\n{size} server{'s' if size > 1 else ''}, 10 streams each ({args.rounds} rounds):")
+        print(" services")
+        measure("team_overview", args.rounds, lambda team=team: services.team_overview(team=team))
+        measure("stream_list (type, archived, search, sort)", args.rounds,
+                lambda server=server: services.stream_list(server=server, stream_type="broadcasts",
+                                                           include_archived=True, search="news", sort="created"))
+        measure("stream_get", args.rounds, lambda server=server: services.stream_get(server=server,
+                                                                                     stream_id="billing-news"))
+        measure("stream_ids_on_server (kept for a minute)", args.rounds,
+                lambda server=server: services.stream_ids_on_server(server=server))
+        print(" pages")
+        slug, pk = team.slug, server.pk
+        measure("team overview", args.rounds, page(client, reverse("team_home", args=[slug])))
+        list_url = reverse("stream_list", args=[slug, pk])
+        measure("stream list", args.rounds, page(client, list_url))
+        query = "&".join(f"{key}={value}" for key, value in SEARCH.items())
+        measure("stream list, filtered and searched (htmx)", args.rounds,
+                page(client, f"{list_url}?{query}", htmx=True))
+        measure("stream page", args.rounds, page(client, reverse("stream_detail", args=[slug, pk, "billing-news"])))
+        check_url = reverse("stream_create_check", args=[slug, pk])
+        typed = {"name": "Billing news", "stream_id": "billing-news", "stream_type": "Broadcasts",
+                 "touched": "name stream_id"}
+        measure("create check (htmx, IDs kept from the list)", args.rounds,
+                page(client, check_url, htmx=True, post=typed))
+        measure("create check (htmx, IDs not kept yet)", args.rounds,
+                page(client, check_url, htmx=True, post=typed,
+                     before=lambda server=server: cache.delete(services._ids_key(server))))
+
+    print(f"\nPostmark taking {args.latency * 1000:.0f} ms per call: the overview asks for its servers side by side")
+    fake.set_faults(latency=args.latency)
+    try:
+        for size, team in teams.items():
+            url = reverse("team_home", args=[team.slug])
+            client.get(url)
+            samples = []
+            for _ in range(max(3, args.rounds // 4)):
+                started = time.perf_counter()
+                client.get(url)
+                samples.append(time.perf_counter() - started)
+            median = statistics.median(samples)
+            workers = min(8, size)
+            print(f"  team overview, {size:2d} server{'s' if size > 1 else ' '}   median {median * 1000:7.1f} ms"
+                  f"   one after another: {size * args.latency * 1000:6.0f} ms"
+                  f"   {math.ceil(size / workers)} round(s) of {workers} at once: "
+                  f"{math.ceil(size / workers) * args.latency * 1000:4.0f} ms")
+    finally:
+        fake.clear_faults()
+
+
+if __name__ == "__main__":
+    main()
