@@ -175,6 +175,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Streams Dashboard <da
 POSTMARK_API_URL = os.environ.get("POSTMARK_API_URL", "https://api.postmarkapp.com")
 POSTMARK_CONNECT_TIMEOUT = float(os.environ.get("POSTMARK_CONNECT_TIMEOUT", "3"))
 POSTMARK_READ_TIMEOUT = float(os.environ.get("POSTMARK_READ_TIMEOUT", "10"))
+POSTMARK_RETRY_BACKOFF = float(os.environ.get("POSTMARK_RETRY_BACKOFF", "0.25"))
 # Where the in-process sandbox keeps its servers and streams between restarts; empty: memory only.
 POSTMARK_SANDBOX_STATE = os.environ.get("POSTMARK_SANDBOX_STATE", "")
 

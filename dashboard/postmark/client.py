@@ -61,6 +61,8 @@ USER_AGENT = "postmark-streams-dashboard/0.1.0 (+httpx)"
 POSTMARK_ZONE = ZoneInfo("America/New_York")
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
+# Seconds before the first retry of a GET that met a 429/5xx or a connection failure; doubled each time.
+DEFAULT_RETRY_BACKOFF = 0.25
 MASK = "••••"
 
 
@@ -454,7 +456,7 @@ class PostmarkClient:
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
         retries: int = 2,
-        backoff: float = 0.25,
+        backoff: float | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ) -> None:
@@ -471,6 +473,8 @@ class PostmarkClient:
             configured.read if read_timeout is None else read_timeout,
         )
         self._retries = max(0, retries)
+        if backoff is None:
+            backoff = float(getattr(settings, "POSTMARK_RETRY_BACKOFF", DEFAULT_RETRY_BACKOFF))
         self._backoff = max(0.0, backoff)
         self._own_http = None
         if transport is not None:
