@@ -4,22 +4,35 @@ It owns the registry of action names, the request's context (IP, user agent, req
 `AuditContextMiddleware`) and the rule that refused, failed and denied attempts survive a rollback
 of the transaction they were made in. It never records a secret: callers pass last-four values only,
 and `record` refuses a change whose value looks like a whole Postmark token.
+
+It also owns the log's tamper evidence. Each team's entries form a hash chain (entries without a team form
+one more): entry N holds its number `chain_seq`, the hash of entry N-1 and its own hash over all of its
+content, so an edited, removed or reordered entry no longer verifies (`verify_chains`). The chain's end is
+kept in `AuditChainHead`, whose row is locked while an entry is appended so that concurrent writers take
+turns. `prune` is the only code that removes entries, and every committed entry is also written as one JSON
+line to the logger "dashboard.audit.ship" for an operator to send to a separate system.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import ipaddress
+import json
+import logging
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Min
 from django.utils import timezone
 
-from dashboard.models import AuditEvent, Role, Team, User
+from dashboard.models import AuditChainHead, AuditEvent, Role, Team, User
 
 Outcome = AuditEvent.Outcome
 
@@ -50,6 +63,8 @@ ACTIONS: dict[str, str] = {
     "stream.archive": "archived a stream",
     "stream.restore": "restored a stream",
     "access.denied": "was denied access",
+    "audit.export": "exported the audit log",
+    "audit.prune": "pruned the audit log",
 }
 
 # A Postmark server token is a UUID; nothing shaped like one may reach the log.
@@ -101,7 +116,7 @@ def settle_unsettled() -> None:
     """Write again, outside any transaction, the non-success events whose transaction rolled back."""
     pending = _unsettled.get()
     while pending:
-        AuditEvent(**pending.pop(0)).save()
+        _append(pending.pop(0))
 
 
 def current_context() -> RequestContext | None:
@@ -135,14 +150,67 @@ def record(
     detail: str = "",
 ) -> AuditEvent:
     """Write one audit event. `changes` maps a field to its [old, new] values, in readable words."""
+    fields = _entry_fields(action=action, actor=actor, team=team, outcome=outcome, role=role,
+                           actor_label=actor_label, target_type=target_type, target_id=target_id,
+                           target_label=target_label, changes=changes, detail=detail)
+    if fields["outcome"] == Outcome.SUCCESS or not _in_real_transaction(DEFAULT_DB_ALIAS):
+        return _append(fields)
+    # An attempt that did not succeed must outlive a rollback: it is written after the commit or, if
+    # the transaction rolls back, when the service's `atomic()` or the request's context closes.
+    # It takes its place in the chain only then, so the chain never holds a number that was rolled back.
+    pending = _unsettled.get()
+    if pending is None:
+        pending = []
+        _unsettled.set(pending)
+    pending.append(fields)
+
+    def settle() -> None:
+        if any(item is fields for item in pending):
+            pending[:] = [item for item in pending if item is not fields]
+            _append(fields)
+
+    transaction.on_commit(settle)
+    return AuditEvent(**fields)
+
+
+def record_many(entries: Iterable[Mapping[str, Any]], *, batch_size: int = 1000) -> int:
+    """Append many entries at once, for seeding a demo or a benchmark. Each mapping holds `record`'s keyword
+    arguments, plus `occurred_at` when it is not now. Checked like `record`, chained and shipped like it."""
+    written = 0
+    batch: list[dict[str, Any]] = []
+    for entry in entries:
+        batch.append(_entry_fields(**entry))
+        if len(batch) >= batch_size:
+            written += _append_batch(batch)
+            batch = []
+    if batch:
+        written += _append_batch(batch)
+    return written
+
+
+def _entry_fields(
+    *,
+    action: str,
+    actor: User | None,
+    team: Team | None,
+    outcome: str = Outcome.SUCCESS,
+    role: Role | str | None = None,
+    actor_label: str = "",
+    target_type: str = "",
+    target_id: object = "",
+    target_label: str = "",
+    changes: Mapping[str, list[Any] | tuple[Any, Any]] | None = None,
+    detail: str = "",
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"'{action}' is not a registered audit action.")
     outcome = Outcome(outcome)
     changes = {name: [values[0], values[1]] for name, values in (changes or {}).items()}
     _check_no_secret(changes, detail, target_label)
     ctx = current_context()
-    fields = {
-        "occurred_at": timezone.now(),
+    return {
+        "occurred_at": occurred_at or timezone.now(),
         "team_id": team.pk if team else None,
         "team_label": team.name if team else "",
         "actor_id": actor.pk if actor else None,
@@ -159,22 +227,337 @@ def record(
         "outcome": outcome.value,
         "detail": detail,
     }
-    event = AuditEvent(**fields)
-    if outcome == Outcome.SUCCESS or not _in_real_transaction(DEFAULT_DB_ALIAS):
-        event.save()
-        return event
-    # An attempt that did not succeed must outlive a rollback: it is written after the commit or, if
-    # the transaction rolls back, when the service's `atomic()` or the request's context closes.
-    pending = _unsettled.get()
-    if pending is None:
-        pending = []
-        _unsettled.set(pending)
-    pending.append(fields)
 
-    def settle() -> None:
-        if any(item is fields for item in pending):
-            pending[:] = [item for item in pending if item is not fields]
-            AuditEvent(**fields).save()
 
-    transaction.on_commit(settle)
+# --- The hash chain -----------------------------------------------------------------------------------------
+
+ZERO_HASH = "0" * 64
+# The chain head's key for entries that belong to no team (sign-ins, system jobs such as pruning).
+NO_TEAM = 0
+# What an entry's hash covers: every field but `id` (given by the database after the hash is made) and `hash`.
+# The id is still protected: within a chain, ids must rise with `chain_seq`, so swapped ids are caught too.
+CHAIN_FIELDS = (
+    "occurred_at", "team_id", "team_label", "actor_id", "actor_label", "actor_role", "ip", "user_agent",
+    "request_id", "action", "target_type", "target_id", "target_label", "changes", "outcome", "detail",
+    "chain_seq", "prev_hash",
+)
+
+ship_log = logging.getLogger("dashboard.audit.ship")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_content(values: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry's hashed content in one fixed form, the same whether it comes from memory or the database."""
+    content = {name: values[name] for name in CHAIN_FIELDS}
+    content["occurred_at"] = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    content["ip"] = _ip_text(values["ip"])
+    return content
+
+
+def entry_hash(content: Mapping[str, Any]) -> str:
+    """sha256 over the previous entry's hash followed by this entry's canonical content."""
+    text = content["prev_hash"] + canonical_json(content)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def shipped_line(event: AuditEvent) -> str:
+    """The JSON line the shipping logger writes: the hashed content plus the entry's id and hash."""
+    content = chain_content({name: getattr(event, name) for name in CHAIN_FIELDS})
+    return canonical_json({**content, "id": event.pk, "hash": event.hash})
+
+
+def _ip_text(value: str | None) -> str | None:
+    # The database may spell an address differently from the request (IPv6 case, zeros); hash one spelling.
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return str(value)
+
+
+def _team_key(team_id: int | None) -> int:
+    return NO_TEAM if team_id is None else team_id
+
+
+def _chain_filter(team_key: int) -> dict[str, Any]:
+    return {"team_id__isnull": True} if team_key == NO_TEAM else {"team_id": team_key}
+
+
+def _locked_head(team_key: int) -> AuditChainHead:
+    """The chain's head row, locked until the transaction ends (PostgreSQL); made on a team's first entry."""
+    heads = AuditChainHead.objects.select_for_update()
+    head = heads.filter(team_key=team_key).first()
+    if head is None:
+        AuditChainHead.objects.bulk_create([AuditChainHead(team_key=team_key, seq=0, last_hash=ZERO_HASH)],
+                                           ignore_conflicts=True)
+        head = heads.get(team_key=team_key)
+    return head
+
+
+def _link(head: AuditChainHead, fields: Mapping[str, Any]) -> AuditEvent:
+    event = AuditEvent(**fields, chain_seq=head.seq + 1, prev_hash=head.last_hash)
+    event.hash = entry_hash(chain_content({name: getattr(event, name) for name in CHAIN_FIELDS}))
+    head.seq, head.last_hash = event.chain_seq, event.hash
     return event
+
+
+def _append(fields: Mapping[str, Any]) -> AuditEvent:
+    """Write one entry at the end of its team's chain, and ship it once it is committed."""
+    with transaction.atomic(savepoint=False):
+        head = _locked_head(_team_key(fields["team_id"]))
+        event = _link(head, fields)
+        event.save()
+        AuditChainHead.objects.filter(pk=head.pk).update(seq=head.seq, last_hash=head.last_hash)
+        _ship_on_commit([event])
+    return event
+
+
+def _append_batch(batch: list[dict[str, Any]]) -> int:
+    with transaction.atomic(savepoint=False):
+        heads = {key: _locked_head(key) for key in sorted({_team_key(fields["team_id"]) for fields in batch})}
+        events = [_link(heads[_team_key(fields["team_id"])], fields) for fields in batch]
+        AuditEvent.objects.bulk_create(events)
+        for head in heads.values():
+            AuditChainHead.objects.filter(pk=head.pk).update(seq=head.seq, last_hash=head.last_hash)
+        _ship_on_commit(events)
+    return len(events)
+
+
+def _ship_on_commit(events: list[AuditEvent]) -> None:
+    lines = [shipped_line(event) for event in events]
+
+    def ship() -> None:
+        for line in lines:
+            ship_log.info(line)
+
+    transaction.on_commit(ship, robust=True)
+
+
+# --- Verifying the chains -----------------------------------------------------------------------------------
+
+CONTENT_CHANGED = "its content does not match its hash"
+MISSING_OR_MOVED = "an entry before it is missing or out of order"
+PREVIOUS_REPLACED = "the entry before it was changed or replaced after this one was written"
+NEWEST_MISSING = "entries after it are missing"
+END_CHANGED = "it is not where the record of its chain says the chain ends"
+END_UNKNOWN = "its chain has no record of where it ends"
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first entry that does not verify, and why. `entry_id` is None when a chain lost every entry."""
+
+    reason: str
+    team_id: int | None
+    team_label: str = ""
+    entry_id: int | None = None
+    occurred_at: datetime | None = None
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    chains: int
+    broken: ChainBreak | None = None
+
+
+@dataclass
+class _ChainEnd:
+    seq: int
+    hash: str
+    row: tuple | None = None  # the last entry walked, to name it
+
+
+_WALKED = ("id", "hash", *CHAIN_FIELDS)
+
+
+def verify_chains(*, team_id: int | None = None) -> ChainReport:
+    """Walk every chain (or one team's) in the order the entries were written and recompute each hash.
+
+    A chain starts at entry 1 after the zero hash, or where the latest prune anchored it, and ends where
+    its head says. Reads one snapshot of the log, so entries written meanwhile do not look like a break."""
+    with _one_snapshot():
+        anchors = _prune_anchors()
+        heads = AuditChainHead.objects.all() if team_id is None else AuditChainHead.objects.filter(team_key=team_id)
+        heads = {head.team_key: head for head in heads}
+        entries = AuditEvent.objects.order_by("id")
+        if team_id is not None:
+            entries = entries.filter(**_chain_filter(team_id))
+        ends: dict[int, _ChainEnd] = {}
+        count = 0
+        for row in entries.values_list(*_WALKED).iterator(chunk_size=2000):
+            values = dict(zip(_WALKED, row, strict=True))
+            key = _team_key(values["team_id"])
+            reason = _check_entry(values, ends.get(key) or _chain_start(key, anchors))
+            if reason:
+                return ChainReport(count, len(ends), _named(row, reason))
+            ends[key] = _ChainEnd(values["chain_seq"], values["hash"], row)
+            count += 1
+        broken = _check_chain_ends(heads, ends, anchors)
+    return ChainReport(count, len(ends), broken)
+
+
+def _check_entry(values: Mapping[str, Any], end: _ChainEnd) -> str:
+    if entry_hash(chain_content(values)) != values["hash"]:
+        return CONTENT_CHANGED
+    if values["chain_seq"] != end.seq + 1:
+        return MISSING_OR_MOVED
+    if values["prev_hash"] != end.hash:
+        return PREVIOUS_REPLACED
+    return ""
+
+
+def _check_chain_ends(heads: Mapping[int, AuditChainHead], ends: Mapping[int, _ChainEnd],
+                      anchors: Mapping[int, tuple[int, str]]) -> ChainBreak | None:
+    """Each chain must end where its head says: this catches the removal of a chain's newest entries."""
+    for key, head in sorted(heads.items()):
+        end = ends.get(key) or _chain_start(key, anchors)
+        if (end.seq, end.hash) == (head.seq, head.last_hash):
+            continue
+        reason = f"{NEWEST_MISSING} (the chain goes on to number {head.seq})" if end.seq < head.seq else END_CHANGED
+        if end.row is None:
+            label = Team.objects.filter(pk=key).values_list("name", flat=True).first() or ""
+            return ChainBreak(f"its entries numbered {end.seq + 1} to {head.seq} are missing",
+                              None if key == NO_TEAM else key, label)
+        return _named(end.row, reason)
+    for key, end in sorted(ends.items()):
+        if key not in heads:
+            return _named(end.row, END_UNKNOWN)
+    return None
+
+
+def _named(row: tuple, reason: str) -> ChainBreak:
+    values = dict(zip(_WALKED, row, strict=True))
+    return ChainBreak(reason, values["team_id"], values["team_label"], values["id"], values["occurred_at"],
+                      values["action"])
+
+
+def _chain_start(team_key: int, anchors: Mapping[int, tuple[int, str]]) -> _ChainEnd:
+    """Before a chain's first entry: nothing (entry 1 follows the zero hash), or what a prune removed."""
+    first_seq, prev_hash = anchors.get(team_key, (1, ZERO_HASH))
+    return _ChainEnd(first_seq - 1, prev_hash)
+
+
+def _prune_anchors() -> dict[int, tuple[int, str]]:
+    """Where each pruned chain now starts (number and previous hash), as the latest prune recorded it.
+
+    Read from the prune's own entry, which is itself chained: a removal of old entries that no prune
+    explains leaves a chain starting somewhere else, and is caught."""
+    latest = (AuditEvent.objects.filter(action="audit.prune", outcome=Outcome.SUCCESS, team_id__isnull=True)
+              .order_by("-id").values_list("hash", *CHAIN_FIELDS).first())
+    if latest is None:
+        return {}
+    values = dict(zip(CHAIN_FIELDS, latest[1:], strict=True))
+    if entry_hash(chain_content(values)) != latest[0]:
+        return {}  # an edited prune entry explains nothing; the walk names it
+    anchors = values["changes"].get("chain anchors", [None, {}])[1] or {}
+    return {int(key): (anchor["seq"], anchor["hash"]) for key, anchor in anchors.items()}
+
+
+@contextlib.contextmanager
+def _one_snapshot() -> Iterator[None]:
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+# --- Retention ----------------------------------------------------------------------------------------------
+
+# PostgreSQL's triggers (migration 0004) let a DELETE through only while this is 'on' in the transaction.
+PRUNE_SETTING = "dashboard.audit_prune"
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    cutoff: datetime
+    removed: int
+    chains: int
+    event: AuditEvent | None = None
+
+
+def prune(*, retention_days: int, dry_run: bool = False, batch_size: int = 2000) -> PruneReport:
+    """Remove the entries older than the retention period, oldest first, and record that it happened.
+
+    Only a chain's oldest entries go (a deferred attempt written a little later than its time may stay a
+    little longer), so what is left of each chain still verifies: the prune's own entry records where each
+    pruned chain now starts. One transaction, so a prune that stops half-way changes nothing."""
+    cutoff = timezone.now() - timedelta(days=retention_days)
+    candidates = sorted({_team_key(team_id) for team_id in AuditEvent.objects.filter(occurred_at__lt=cutoff)
+                         .values_list("team_id", flat=True).distinct()})
+    if dry_run:
+        return PruneReport(cutoff, sum(_chain_prefix(key, cutoff).count() for key in candidates), len(candidates))
+    with transaction.atomic():
+        anchors = {key: list(anchor) for key, anchor in _prune_anchors().items()}
+        heads = {key: _locked_head(key) for key in sorted({NO_TEAM, *candidates})}
+        removed, pruned_chains = 0, 0
+        with _prune_allowed():
+            for key in candidates:
+                # Read under the head's lock, so an entry being appended now is never taken for an old one.
+                kept = _kept_from(key, cutoff) or heads[key].seq + 1
+                removed_here = _remove_chain_prefix(key, kept, batch_size)
+                if removed_here:
+                    removed, pruned_chains = removed + removed_here, pruned_chains + 1
+                    first = (AuditEvent.objects.filter(**_chain_filter(key)).order_by("chain_seq")
+                             .values_list("chain_seq", "prev_hash").first())
+                    anchors[key] = list(first or (heads[key].seq + 1, heads[key].last_hash))
+        event = record(
+            action="audit.prune", actor=None, team=None, actor_label="prune_audit", target_type="audit_log",
+            changes={
+                "entries removed": [None, removed],
+                "written before": [None, cutoff.isoformat(timespec="seconds")],
+                "chain anchors": [None, {str(key): {"seq": seq, "hash": prev} for key, (seq, prev) in
+                                         sorted(anchors.items())}],
+            },
+            detail=f"Removed {removed} entries older than {retention_days} days "
+                   f"(written before {cutoff:%Y-%m-%d %H:%M} UTC) from {pruned_chains} chains.",
+        )
+    return PruneReport(cutoff, removed, pruned_chains, event)
+
+
+def _kept_from(team_key: int, cutoff: datetime) -> int | None:
+    """The number of the chain's oldest entry that is not older than the cutoff; everything before it goes."""
+    return (AuditEvent.objects.filter(**_chain_filter(team_key), occurred_at__gte=cutoff)
+            .aggregate(first=Min("chain_seq"))["first"])
+
+
+def _chain_prefix(team_key: int, cutoff: datetime):
+    prefix = AuditEvent.objects.filter(**_chain_filter(team_key))
+    kept = _kept_from(team_key, cutoff)
+    return prefix if kept is None else prefix.filter(chain_seq__lt=kept)
+
+
+def _remove_chain_prefix(team_key: int, first_kept: int, batch_size: int) -> int:
+    """DELETE the chain's entries numbered below `first_kept`, a batch of numbers at a time."""
+    lowest = AuditEvent.objects.filter(**_chain_filter(team_key)).aggregate(first=Min("chain_seq"))["first"]
+    if lowest is None:
+        return 0
+    qn = connection.ops.quote_name
+    team = f"{qn('team_id')} IS NULL" if team_key == NO_TEAM else f"{qn('team_id')} = %s"
+    sql = (f"DELETE FROM {qn(AuditEvent._meta.db_table)} WHERE {team} "
+           f"AND {qn('chain_seq')} >= %s AND {qn('chain_seq')} < %s")
+    removed = 0
+    with connection.cursor() as cursor:
+        for start in range(lowest, first_kept, batch_size):
+            params = [start, min(start + batch_size, first_kept)]
+            cursor.execute(sql, params if team_key == NO_TEAM else [team_key, *params])
+            removed += cursor.rowcount
+    return removed
+
+
+@contextlib.contextmanager
+def _prune_allowed() -> Iterator[None]:
+    """Open PostgreSQL's triggers for this transaction's DELETEs, and close them again straight after."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config(%s, 'on', true)", [PRUNE_SETTING])
+        yield
+        cursor.execute("SELECT set_config(%s, 'off', true)", [PRUNE_SETTING])

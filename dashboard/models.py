@@ -264,6 +264,10 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     detail = models.TextField(blank=True)
+    # Tamper evidence (see `dashboard.audit`): each team's entries form a hash chain, numbered 1, 2, 3...
+    chain_seq = models.PositiveBigIntegerField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -273,6 +277,11 @@ class AuditEvent(models.Model):
             models.Index(fields=["team_id", "-occurred_at", "-id"], name="audit_team_time"),
             models.Index(fields=["actor_id", "-occurred_at"], name="audit_actor_time"),
             models.Index(fields=["action"], name="audit_action"),
+        ]
+        constraints = [
+            # Two writers can never give the same number in a team's chain (entries without a team rely on the
+            # chain head's lock alone: NULLs are distinct in a unique constraint).
+            models.UniqueConstraint(fields=["team_id", "chain_seq"], name="audit_chain_seq_unique"),
         ]
 
     def __str__(self) -> str:
@@ -286,3 +295,18 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only; an entry cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """Where each team's audit chain ends: its last number and hash. The row is locked while an entry is
+    appended, so two app instances writing for the same team at once cannot fork the chain.
+
+    `team_key` is the team's id, or 0 for the entries that belong to no team (sign-ins, system jobs).
+    """
+
+    team_key = models.BigIntegerField(unique=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"Audit chain {self.team_key or 'without a team'} at entry {self.seq}"

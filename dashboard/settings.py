@@ -222,19 +222,42 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The audit log keeps entries this many days; `manage.py prune_audit` (run it daily) removes older ones.
+try:
+    AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "400"))
+except ValueError:
+    sys.exit("Refusing to start: AUDIT_RETENTION_DAYS must be a whole number of days, such as 400.")
+if AUDIT_RETENTION_DAYS < 1:
+    sys.exit("Refusing to start: AUDIT_RETENTION_DAYS must be 1 or more.")
+
+# Every committed audit entry is also written as one JSON line (its content, id and hash) to the logger
+# "dashboard.audit.ship", so an operator can keep a copy outside the database. It goes to stdout by default,
+# or appended to the file AUDIT_SHIP_FILE (reopened when logrotate moves it); any other handler can be put in
+# its place here (syslog, a socket). It never holds a token: `audit.record` refuses one.
+AUDIT_SHIP_FILE = os.environ.get("AUDIT_SHIP_FILE", "")
+_audit_ship_handler = (
+    {"class": "logging.handlers.WatchedFileHandler", "filename": AUDIT_SHIP_FILE, "formatter": "message_only"}
+    if AUDIT_SHIP_FILE
+    else {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "message_only"}
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "message_only": {"format": "%(message)s"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit_ship": _audit_ship_handler,
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # httpx logs every request line at INFO; our client logs its own, shorter line.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # Its own stream only: a shipped line is the record itself, not a message about the app.
+        "dashboard.audit.ship": {"handlers": ["audit_ship"], "level": "INFO", "propagate": False},
     },
 }
