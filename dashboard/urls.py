@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard.forms import SignInForm
-from dashboard.views import accounts, core, members, servers, teams
+from dashboard.views import accounts, audit_log, core, members, servers, teams
 
 team_urls = [
     # The team's home is its streams overview; this root URLconf wires the streams app in by name only.
@@ -21,6 +21,9 @@ team_urls = [
     path("servers/<uuid:server_id>/token/", servers.server_token_view, name="server_token"),
     path("servers/<uuid:server_id>/stream-limit/", servers.server_stream_limit_view, name="server_stream_limit"),
     path("servers/<uuid:server_id>/remove/", servers.server_remove_view, name="server_remove"),
+    path("audit/", audit_log.audit_log, name="audit_log"),
+    path("audit/export.csv", audit_log.audit_export_csv, name="audit_export_csv"),
+    path("audit/export.jsonl", audit_log.audit_export_jsonl, name="audit_export_jsonl"),
 ]
 
 account_urls = [

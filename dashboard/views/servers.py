@@ -7,6 +7,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import team_required
+from dashboard.audit_log import server_history
 from dashboard.forms import (
     ServerConnectForm,
     ServerRenameForm,
@@ -60,6 +61,7 @@ def server_detail(request: HttpRequest, server_id) -> HttpResponse:
         "can_admin": request.membership.role_enum.at_least(Role.ADMIN),
         "rename_form": ServerRenameForm(initial={"name": server.name}),
         "limit_form": ServerStreamLimitForm(initial={"stream_limit": server.stream_limit}),
+        "history": server_history(team=request.team, server=server),
     })
 
 

@@ -83,6 +83,9 @@ TEAM_URLS = [
     ("stream_edit", "get", Role.EDITOR, "stream"),
     ("stream_archive", "get", Role.EDITOR, "stream"),
     ("stream_restore", "get", Role.EDITOR, "stream"),
+    ("audit_log", "get", Role.ADMIN, None),
+    ("audit_export_csv", "get", Role.ADMIN, None),
+    ("audit_export_jsonl", "get", Role.ADMIN, None),
 ]
 PERSONAS = ["anonymous", "outsider", "viewer", "editor", "admin", "owner"]
 KWARG = {"member": "member_id", "invitation": "invitation_id", "server": "server_id"}

@@ -1,0 +1,261 @@
+"""Prints what reading a large audit log costs: the first page, filtered pages, deep pages and the export.
+
+    .venv/bin/python benchmarks/audit_log.py [--events 200000] [--rounds 15] [--depth 200]
+
+Seeds `--events` entries for one team (Acme) over 400 days, plus a tenth as many sign-ins of its members and
+another team's entries, into an on-disk SQLite database in a temporary directory. Entries go in through
+`audit.record_many`, so they are checked, hash-chained and numbered as `audit.record` would do them; the
+shipping logger is switched off (it would print every entry). Then, as an admin of Acme:
+the time and queries of the first page, filtered pages, a page 200 "Older entries" clicks deep and a page
+from a year ago, and the rows per second and peak Python memory of exporting everything.
+Figures, not assertions: speed is never a timed test.
+"""
+
+import argparse
+import logging
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+_tmp = tempfile.mkdtemp(prefix="dashboard-audit-bench-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["DATABASE_URL"] = f"sqlite:///{_tmp}/bench.sqlite3"
+os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
+os.environ["ALLOWED_HOSTS"] = "testserver"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+from dashboard import audit  # noqa: E402
+from dashboard.audit_log import AuditFilters, Cursor, team_events  # noqa: E402
+from dashboard.models import AuditEvent, Membership, Role, User  # noqa: E402
+from dashboard.postmark import sandbox  # noqa: E402
+from dashboard.services.servers import server_connect  # noqa: E402
+from dashboard.services.teams import team_create  # noqa: E402
+
+STREAM_IDS = ["outbound", "broadcast", "billing-news", "receipts", "password-resets", "product-news", "welcome"]
+ROLES = [Role.OWNER, Role.ADMIN, Role.EDITOR, Role.EDITOR, Role.EDITOR, Role.VIEWER]
+OUTCOMES = ["success"] * 85 + ["refused"] * 8 + ["failed"] * 4 + ["denied"] * 3
+DAYS = 400
+
+
+def _stream_entry(rng, server):
+    stream_id = rng.choice(STREAM_IDS)
+    action = rng.choice(["stream.create", "stream.edit", "stream.edit", "stream.archive", "stream.restore"])
+    changes = {"state": ["active", "archived"]} if action == "stream.archive" else {
+        "name": [f"{stream_id} old", f"{stream_id} new"]}
+    return {"action": action, "target_type": "stream", "target_id": f"{server.pk}/{stream_id}",
+            "target_label": f"{stream_id} on {server.name}", "changes": changes}
+
+
+def _entry(rng, team, servers, members, moment):
+    member, role = rng.choice(members)
+    outcome = rng.choice(OUTCOMES)
+    server = rng.choice(servers)
+    kind = rng.random()
+    if kind < 0.6:
+        fields = _stream_entry(rng, server)
+    elif kind < 0.75:
+        fields = {"action": rng.choice(["server.rename", "server.stream_limit", "server.token.replace"]),
+                  "target_type": "server", "target_id": server.pk, "target_label": server.name,
+                  "changes": {"name": [server.name, server.name]}}
+    elif kind < 0.88:
+        other, _ = rng.choice(members)
+        fields = {"action": "member.role_change", "target_type": "member", "target_id": other.pk,
+                  "target_label": other.email, "changes": {"role": ["Viewer", "Editor"]}}
+    else:
+        outcome = "denied"
+        fields = {"action": "access.denied", "target_type": "page", "target_id": f"/t/{team.slug}/servers/connect/",
+                  "target_label": f"/t/{team.slug}/servers/connect/"}
+    detail = "" if outcome == "success" else "Postmark code 403: not allowed, for the benchmark."
+    return {**fields, "actor": member, "team": team, "role": role, "outcome": outcome, "detail": detail,
+            "occurred_at": moment}
+
+
+def seed(events: int, rng: random.Random):
+    owner = User.objects.create_user(email="olivia@acme.example", password="x", name="Olivia Owner")
+    team = team_create(actor=owner, name="Acme")
+    other_owner = User.objects.create_user(email="oscar@globex.example", password="x", name="Oscar Outsider")
+    other_team = team_create(actor=other_owner, name="Globex")
+    joined = datetime.now(UTC) - timedelta(days=DAYS + 1)
+    members = [(owner, Role.OWNER)]
+    for number in range(1, 24):
+        user = User.objects.create_user(email=f"member{number}@acme.example", password="x", name=f"Member {number}")
+        role = ROLES[number % len(ROLES)]
+        Membership.objects.create(team=team, user=user, role=role, joined_at=joined)
+        members.append((user, role))
+    Membership.objects.filter(team=team, user=owner).update(joined_at=joined)
+    admin = members[1][0]
+    Membership.objects.filter(team=team, user=admin).update(role=Role.ADMIN)
+    fake = sandbox.Sandbox()
+    sandbox.install(fake)
+    servers = []
+    for number in range(5):
+        token = str(uuid.uuid4())
+        fake.add_server(token, name=f"Acme Server {number}")
+        servers.append(server_connect(actor=owner, team=team, name=f"Acme Server {number}", token=token,
+                                      sandbox=True))
+    other_token = str(uuid.uuid4())
+    fake.add_server(other_token, name="Globex Main")
+    other_server = server_connect(actor=other_owner, team=other_team, name="Globex Main", token=other_token,
+                                  sandbox=True)
+
+    start = datetime.now(UTC) - timedelta(days=DAYS)
+    step = timedelta(days=DAYS) / events
+    started = time.perf_counter()
+    for chunk_start in range(0, events, 5000):
+        with audit.context(ip=f"198.51.100.{chunk_start // 5000 % 250 + 1}", user_agent="Mozilla/5.0 (benchmark)"):
+            audit.record_many(_entry(rng, team, servers, members, start + step * index)
+                              for index in range(chunk_start, min(events, chunk_start + 5000)))
+            # A tenth as many sign-ins of Acme's members (kept without a team), and Globex's own entries.
+            audit.record_many({"action": "auth.login.success", "actor": member, "team": None, "target_type": "user",
+                               "target_id": member.pk, "target_label": member.email,
+                               "occurred_at": start + step * (index + 0.5)}
+                              for index in range(chunk_start, min(events, chunk_start + 5000), 10)
+                              for member, _ in [rng.choice(members)])
+            audit.record_many(_entry(rng, other_team, [other_server], [(other_owner, Role.OWNER)],
+                                     start + step * (index + 0.25))
+                              for index in range(chunk_start, min(events, chunk_start + 5000), 10))
+    seconds = time.perf_counter() - started
+    total = AuditEvent.objects.count()
+    print(f"Seeded {total:,} entries ({AuditEvent.objects.filter(team_id=team.pk).count():,} of Acme's own) "
+          f"in {seconds:.1f} s through audit.record_many (hash-chained)")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as a long-running production database would have statistics
+    return team, admin, servers
+
+
+def measure(client: Client, label: str, url: str, rounds: int) -> None:
+    client.get(url)  # the session settles on the team first
+    with override_settings(DEBUG=True):
+        reset_queries()
+        response = client.get(url)
+        queries = len(connection.queries)
+    assert response.status_code == 200, response.status_code
+    entries = response.content.decode().count('data-entry="')
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    print(f"  {label:<50} median {statistics.median(samples):7.1f} ms   p95 {samples[int(len(samples) * 0.95)]:7.1f} ms"
+          f"   {queries:2d} queries   {entries} entries")
+
+
+def older(client: Client, url: str) -> str:
+    html = client.get(url).content.decode()
+    marker = html.rfind('rel="next"')
+    start = html.rfind('href="', 0, marker) + len('href="')
+    return html[start:html.index('"', start)].replace("&amp;", "&")
+
+
+def export(client: Client, url: str, *, traced: bool) -> tuple[int, float, int, int]:
+    if traced:
+        tracemalloc.start()
+    started = time.perf_counter()
+    response = client.get(url)
+    rows, size = 0, 0
+    for piece in response.streaming_content:
+        rows += piece.count(b"\n")
+        size += len(piece)
+    seconds = time.perf_counter() - started
+    peak = 0
+    if traced:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return rows, seconds, peak, size
+
+
+def explain(team) -> None:
+    for label, filters in [("first page", AuditFilters()), ("streams, refused", AuditFilters(group="streams",
+                                                                                             outcome="refused"))]:
+        query = team_events(team, filters).order_by("-occurred_at", "-id")[:51]
+        sql, params = query.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            plan = "; ".join(row[-1] for row in cursor.fetchall())
+        print(f"  {label:<20} {plan}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--depth", type=int, default=200)
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    logging.getLogger("dashboard.audit.ship").disabled = True  # it would print every entry
+    rng = random.Random(5)
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        team, admin, servers = seed(args.events, rng)
+    print(f"Database file: {os.path.getsize(f'{_tmp}/bench.sqlite3') / 1e6:.0f} MB on disk (removed at the end)")
+
+    print("\nHow SQLite runs the page query:")
+    explain(team)
+
+    client = Client()
+    client.force_login(admin)
+    base = f"/t/{team.slug}/audit/"
+    print(f"\nThe audit log page ({args.rounds} rounds each, 50 entries a page):")
+    measure(client, "first page", base, args.rounds)
+    measure(client, "filtered: streams, refused", f"{base}?group=streams&outcome=refused", args.rounds)
+    measure(client, "filtered: members, not allowed (rare)", f"{base}?group=members&outcome=denied", args.rounds)
+    measure(client, "filtered: one person", f"{base}?person={admin.pk}", args.rounds)
+    measure(client, "filtered: one server", f"{base}?server={servers[0].pk}", args.rounds)
+    measure(client, "filtered: stream ID billing-news", f"{base}?stream=billing-news", args.rounds)
+    measure(client, "filtered: stream ID with no entries (worst case)", f"{base}?stream=nothing-here", args.rounds)
+    measure(client, "filtered: sign-ins", f"{base}?group=signin", args.rounds)
+    today = datetime.now(UTC).date()
+    week = f"from={today - timedelta(days=200)}&to={today - timedelta(days=194)}"
+    measure(client, "filtered: one week, 200 days ago", f"{base}?{week}", args.rounds)
+
+    url, started = base, time.perf_counter()
+    for _ in range(args.depth):
+        url = older(client, url)
+    walked = time.perf_counter() - started
+    print(f"  (followed {args.depth} 'Older entries' links in {walked:.1f} s: {walked / args.depth * 1000:.1f} ms a "
+          f"click, {args.depth * 50:,} entries deep)")
+    measure(client, f"deep page ({args.depth} clicks in)", url, args.rounds)
+    year_ago = Cursor(datetime.now(UTC) - timedelta(days=365), 2**62)
+    measure(client, "deep page (a cursor from a year ago)", f"{base}?after={year_ago}", args.rounds)
+    measure(client, "deep + filtered (streams, refused, a year ago)",
+            f"{base}?group=streams&outcome=refused&after={year_ago}", args.rounds)
+
+    print("\nExport of everything Acme's log holds (streamed in chunks of 2,000):")
+    for fmt in ("csv", "jsonl"):
+        url = f"{base}export.{fmt}"
+        with override_settings(DEBUG=True):
+            reset_queries()
+            rows, seconds, _, size = export(client, url, traced=False)
+            queries = len(connection.queries)
+        rows_traced, _, peak, _ = export(client, url, traced=True)
+        print(f"  {fmt:<6} {rows:,} lines, {size / 1e6:.0f} MB in {seconds:.1f} s = {rows / seconds:,.0f} rows/s   "
+              f"{queries} queries   peak Python memory {peak / 1e6:.1f} MB (tracemalloc)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        connection.close()
+        shutil.rmtree(_tmp, ignore_errors=True)  # the database is a few hundred MB
