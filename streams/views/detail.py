@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.access import team_required
 from dashboard.audit import ACTIONS
+from dashboard.audit_log import FIELD_WORDS, OUTCOMES
 from dashboard.forms import apply_service_error
 from dashboard.models import AuditEvent, Role, Server
 from dashboard.services import ServiceError
@@ -58,14 +59,8 @@ MAY_BE_REFUSED = {
     "broadcast": "This is the server's default broadcast stream: Postmark may refuse to archive it. If it does, "
                  "nothing changes.",
 }
-OUTCOME_BADGES = {
-    Outcome.SUCCESS: ("Done", "badge--calm"),
-    Outcome.REFUSED: ("Refused by Postmark", "badge--warning"),
-    Outcome.FAILED: ("Failed", "badge--danger"),
-    Outcome.DENIED: ("Not allowed", "badge--danger"),
-}
-FIELD_WORDS = {"name": "Name", "description": "Description", "type": "Type", "state": "State",
-               "unsubscribe_handling": "Unsubscribe handling", "purge_date": "Date Postmark would delete it"}
+# The audit log page's words for outcomes, except that a refusal Postmark itself made says so here.
+REFUSED_BY_POSTMARK = "Refused by Postmark"
 
 
 # --- The stream's history -----------------------------------------------------------------------
@@ -112,9 +107,9 @@ def _change(name: str, values: list) -> Change:
 def _history(request: HttpRequest, server: Server, stream_id: str) -> list[HistoryEntry]:
     entries = []
     for event in stream_history(team=request.team, server=server, stream_id=stream_id):
-        text, css = OUTCOME_BADGES.get(event.outcome, (event.get_outcome_display(), ""))
-        if event.outcome == Outcome.REFUSED and not event.detail.startswith(("Postmark code", "HTTP")):
-            text = "Refused"  # refused here, before Postmark was asked (a default stream, an edit conflict)
+        text, css = OUTCOMES.get(event.outcome, (event.get_outcome_display(), ""))
+        if event.outcome == Outcome.REFUSED and event.detail.startswith(("Postmark code", "HTTP")):
+            text = REFUSED_BY_POSTMARK  # other refusals came from here, before Postmark was asked
         changes = [_change(name, values) for name, values in (event.changes or {}).items()
                    if isinstance(values, list) and len(values) == 2]
         entries.append(HistoryEntry(
