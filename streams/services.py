@@ -201,7 +201,7 @@ class ServerStreams:
     include_archived: bool = False
     search: str = ""
     sort: str = "name"
-    counts: dict[str, int] = field(default_factory=dict)   # active streams by type key
+    counts: dict[str, int] = field(default_factory=dict)   # by type key: active ones, or all when archived are shown
     archived_count: int = 0
     slots_used: int = 0                        # archived streams take a slot until Postmark deletes them
     total: int = 0                             # every stream on the server
@@ -229,7 +229,8 @@ def stream_list(*, server: Server, stream_type: str = "all", include_archived: b
     shown.sort(key=_SORT_KEYS[sort])
     return ServerStreams(
         server=server, streams=shown, stream_type=stream_type, include_archived=include_archived, search=search,
-        sort=sort, counts=Counter(_type_key(stream) for stream in everything if not stream.is_archived),
+        sort=sort,
+        counts=Counter(_type_key(stream) for stream in everything if include_archived or not stream.is_archived),
         archived_count=sum(stream.is_archived for stream in everything), slots_used=len(everything),
         total=len(everything), hidden_archived=len(matching) - len(shown),
     )

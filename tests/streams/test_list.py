@@ -384,3 +384,14 @@ def test_the_page_runs_a_few_queries_however_many_streams(client_as, viewer, ser
         assert browser.get(list_url(server_a, archived="1")).status_code == 200
     with django_assert_max_num_queries(6):
         assert browser.get(list_url(server_a, archived="1"), **HTMX).status_code == 200
+
+
+def test_the_type_counts_include_archived_streams_when_they_are_shown_and_follow_an_htmx_filter(
+    viewer, server_a, postmark, client_as
+):
+    browser = client_as(viewer)
+    hidden = text(browser.get(list_url(server_a)))
+    shown = browser.get(list_url(server_a) + "?archived=1", HTTP_HX_REQUEST="true")
+    assert "All (7)" in hidden
+    assert 'id="type-count-all" hx-swap-oob="true">(8)<' in shown.content.decode()
+    assert len(rows(shown)) == 8
