@@ -17,27 +17,14 @@ import os
 import random
 import shutil
 import statistics
-import sys
-import tempfile
 import time
 import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-_tmp = tempfile.mkdtemp(prefix="dashboard-audit-bench-")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["DATABASE_URL"] = f"sqlite:///{_tmp}/bench.sqlite3"
-os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
-os.environ["ALLOWED_HOSTS"] = "testserver"
+from bootstrap import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+_tmp = setup_django(database="disk", temp_prefix="dashboard-audit-bench-")
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries  # noqa: E402

@@ -16,17 +16,10 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from bootstrap import REPO, setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django(database="default")
 
 import httpx  # noqa: E402
 

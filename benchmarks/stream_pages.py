@@ -12,25 +12,13 @@ Figures, not assertions: speed is never a timed test.
 import argparse
 import logging
 import math
-import os
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["DATABASE_URL"] = "sqlite://:memory:"
-os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
-os.environ["ALLOWED_HOSTS"] = "testserver"
+from bootstrap import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+setup_django(database="memory")
 
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402

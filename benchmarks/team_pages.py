@@ -7,27 +7,13 @@ Figures, not assertions: speed is never a timed test.
 """
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-_tmp = tempfile.mkdtemp(prefix="dashboard-bench-")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ["DATABASE_URL"] = f"sqlite:///{_tmp}/bench.sqlite3"
-os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
-os.environ["ALLOWED_HOSTS"] = "testserver"
+from bootstrap import setup_django
 
-import django  # noqa: E402
-
-django.setup()
+_tmp = setup_django(database="disk")
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, reset_queries  # noqa: E402

@@ -1,0 +1,35 @@
+"""Django set up for a benchmark script: development settings, quiet logs, the sandbox on, its own database.
+
+Import it first thing (`from bootstrap import setup_django`); the scripts run as `python benchmarks/x.py`,
+so this folder is on the import path.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def setup_django(*, database: str = "disk", temp_prefix: str = "dashboard-bench-") -> str | None:
+    """`database` is "disk" (a SQLite file in a new temporary folder, returned), "memory", or "default"
+    (whatever the environment says). Call it before importing anything from Django or the project."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    folder = None
+    if database != "default":
+        os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
+        os.environ["ALLOWED_HOSTS"] = "testserver"
+        if database == "disk":
+            folder = tempfile.mkdtemp(prefix=temp_prefix)
+            os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
+        else:
+            os.environ["DATABASE_URL"] = "sqlite://:memory:"
+
+    import django
+
+    django.setup()
+    return folder
