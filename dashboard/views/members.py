@@ -22,7 +22,7 @@ from dashboard.services.invitations import (
 from dashboard.services.teams import member_remove, member_set_role
 
 
-def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None, status: int = 200) -> HttpResponse:
+def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None) -> HttpResponse:
     my_role = request.membership.role_enum
     can_manage = my_role.at_least(Role.ADMIN)
     memberships = list(request.team.memberships.select_related("user").order_by("user__email"))
@@ -42,7 +42,7 @@ def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None
         "grantable_roles": Role.up_to(my_role),
     }
     template = "dashboard/members.html#members-body" if request.htmx else "dashboard/members.html"
-    response = render(request, template, context, status=status)
+    response = render(request, template, context)
     response["Vary"] = "HX-Request"
     return response
 
@@ -76,8 +76,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
                                       "The link works for 7 days.")
             return _done(request)
-    # htmx swaps a 200 without the browser logging a failed request; a plain form post gets 422.
-    return _members_page(request, invite_form=form, status=200 if request.htmx else 422)
+    return _members_page(request, invite_form=form)
 
 
 @team_required(role=Role.ADMIN)
@@ -164,5 +163,5 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "dashboard/invitation.html", {
         "state": state, "invitation": invitation, "form": form, "error": error, "wrong_person": wrong_person,
         "login_url": f"{reverse('login')}?next={request.path}",
-    }, status=422 if (error or (form is not None and form.errors)) else 200)
+    })
 

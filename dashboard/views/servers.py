@@ -47,7 +47,7 @@ def server_connect_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{server.name} is connected. Postmark accepted its token, which is now "
                                       f"stored encrypted and shown only as {server.masked_token}.")
             return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
-    return render(request, "dashboard/server_connect.html", {"form": form}, status=422 if form.errors else 200)
+    return render(request, "dashboard/server_connect.html", {"form": form})
 
 
 @team_required(role=Role.VIEWER)
@@ -121,7 +121,7 @@ def server_token_view(request: HttpRequest, server_id) -> HttpResponse:
             return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
     return render(request, "dashboard/server_token.html", {
         "server": server, "form": form, "token_readable": server_token_is_readable(server),
-    }, status=422 if form.errors else 200)
+    })
 
 
 @team_required(role=Role.ADMIN)

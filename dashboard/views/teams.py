@@ -31,9 +31,10 @@ def team_list(request: HttpRequest) -> HttpResponse:
         .select_related("team")
         if invitation.is_pending
     ]
-    status = 422 if form.errors else 200
+    # A form with mistakes comes back as a page (200), as Django's own forms do: the browser shows it without
+    # logging a failed request, and the mistakes are on the page.
     return render(request, "dashboard/team_list.html",
-                  {"form": form, "memberships": memberships, "invitations": invitations}, status=status)
+                  {"form": form, "memberships": memberships, "invitations": invitations})
 
 
 @team_required(role=Role.VIEWER)
@@ -67,4 +68,4 @@ def team_delete_view(request: HttpRequest) -> HttpResponse:
         "form": form,
         "server_count": request.team.servers.count(),
         "member_count": request.team.memberships.count(),
-    }, status=422 if form.errors else 200)
+    })
