@@ -12,7 +12,15 @@ INSTALLED := $(VENV)/.installed
 DEMO_ENV := DEMO=1 SECRET_KEY="$$(cat var/secret_key)" TOKEN_ENCRYPTION_KEYS="$$(cat var/token_keys)" \
 	POSTMARK_SANDBOX_STATE=var/sandbox.json STATIC_ROOT=var/staticfiles
 
-.PHONY: demo test install clean
+# The browser tests (tests/browser) need Debian's chromium and axe-core from the npm registry. Without
+# chromium they are skipped, and the run says so at its end; REQUIRE_BROWSER=1 (set by .ci/run) fails instead.
+CHROMIUM ?= /usr/bin/chromium
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+# The pictures in the README, by their names in var/screenshots/ (written by tests/browser/test_screenshots.py).
+README_PICTURES := overview-desktop list-desktop create-desktop archive-dialog-desktop detail-archived-desktop \
+	audit-log-desktop list-phone archive-dialog-phone
+
+.PHONY: demo test install browser-test-tools screenshots clean
 
 demo: install var/secret_key var/token_keys
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
@@ -29,8 +37,23 @@ var/token_keys:
 	@mkdir -p var
 	@umask 077 && $(PYTHON) -c "import base64, secrets; print('demo:' + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())" > $@
 
-test: install
+test: install browser-test-tools
+	@test -x $(CHROMIUM) || echo "Note: chromium is not installed, so the browser tests will be skipped (apt-get install chromium)."
 	$(BIN)/python -m pytest
+
+# Runs only the screenshot test and copies the README's pictures from var/screenshots/ into docs/screenshots/.
+screenshots: install browser-test-tools
+	REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/browser/test_screenshots.py -q
+	@mkdir -p docs/screenshots
+	@for name in $(README_PICTURES); do cp var/screenshots/$$name.png docs/screenshots/$$name.png; done
+	@echo "Copied $(words $(README_PICTURES)) pictures from var/screenshots/ into docs/screenshots/."
+
+browser-test-tools: $(AXE)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "Note: npm is not installed, so axe-core is missing and the browser tests will be skipped."; fi
 
 install: $(INSTALLED)
 
@@ -43,4 +66,4 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	@touch $@
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) staticfiles .pytest_cache tests/browser/node_modules
