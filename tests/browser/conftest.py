@@ -94,8 +94,10 @@ def audit_log_can_be_emptied_between_tests(browser_can_run, django_db_setup, dja
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("ALTER TABLE dashboard_auditevent DISABLE TRIGGER dashboard_auditevent_no_truncate")
     yield
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
+        connection.close()  # else it outlives the suite, and PostgreSQL won't drop the test database under it
 
 
 @pytest.fixture(scope="session")
