@@ -14,6 +14,7 @@
   function armToasts(root) {
     root.querySelectorAll("[data-toast]:not([data-armed])").forEach(function (toast) {
       toast.setAttribute("data-armed", "");
+      toast.querySelectorAll("[data-dismiss-toast]").forEach(function (button) { button.hidden = false; });
       // Good news fades by itself; warnings and errors stay until dismissed.
       if (toast.classList.contains("toast--success") || toast.classList.contains("toast--info")) {
         window.setTimeout(function () { dismiss(toast); }, CALM_TOAST_MS);
@@ -62,7 +63,7 @@
 })();
 
 // The archive dialog (H3): htmx loads the confirmation page's dialog partial into a <dialog data-dialog>;
-// it opens as a modal (the browser traps focus; Escape closes it), its text field takes focus, and on
+// it opens as a modal (focus stays in it; Escape closes it), its text field takes focus, and on
 // closing, focus goes back to the button that opened it. Without JavaScript the link opens the full page.
 (function () {
   "use strict";
@@ -84,6 +85,28 @@
     if (!dialog.open) { dialog.showModal(); }
     const field = dialog.querySelector("[data-dialog-focus]") || dialog.querySelector("[data-close-dialog]");
     if (field) { field.focus(); }
+  });
+
+  // Tab and Shift+Tab go round the open dialog's controls (the WAI-ARIA modal dialog pattern): alone, the
+  // browser lets them leave it at either end, for its own toolbar or the page's body.
+  const TABBABLE = "a[href], button:not([disabled]), input:not([disabled]):not([type='hidden']), " +
+    "select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", function (event) {
+    const dialog = event.key === "Tab" && document.querySelector("dialog[data-dialog][open]");
+    if (!dialog) { return; }
+    const stops = Array.from(dialog.querySelectorAll(TABBABLE)).filter(function (stop) {
+      return stop.getClientRects().length > 0;
+    });
+    if (!stops.length) { return; }
+    const current = document.activeElement;
+    const outside = !dialog.contains(current);
+    if (event.shiftKey && (outside || current === stops[0])) {
+      event.preventDefault();
+      stops[stops.length - 1].focus();
+    } else if (!event.shiftKey && (outside || current === stops[stops.length - 1])) {
+      event.preventDefault();
+      stops[0].focus();
+    }
   });
 
   document.addEventListener("close", function (event) {
