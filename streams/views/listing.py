@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import push_url
 
 from dashboard.access import team_required
 from dashboard.models import Role
@@ -75,5 +76,7 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     partial = request.htmx and not request.htmx.history_restore_request
     template = "streams/list.html#stream-table" if partial else "streams/list.html"
     response = render(request, template, context)
+    if partial:  # the address bar gets the short form of the view, without the form's empty or default fields
+        push_url(response, request.path + _query(wanted))
     patch_vary_headers(response, ["HX-Request"])
     return response
