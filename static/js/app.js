@@ -5,6 +5,7 @@
   "use strict";
 
   const CALM_TOAST_MS = 8000;
+  const ANNOUNCE_DELAY_MS = 250;
 
   function dismiss(toast) {
     toast.classList.add("toast--leaving");
@@ -29,7 +30,22 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { armToasts(document); });
+  // A screen reader reads what changes in a live region, not what a new page already holds: the messages that
+  // arrive with the page (most do, after a redirect) are taken out and put back once it has loaded.
+  function announcePageToasts() {
+    const region = document.getElementById("toasts");
+    const arrived = region ? Array.from(region.querySelectorAll("[data-toast]")) : [];
+    if (!arrived.length) { return; }
+    arrived.forEach(function (toast) { toast.remove(); });
+    window.setTimeout(function () {
+      arrived.forEach(function (toast) { region.appendChild(toast); });
+    }, ANNOUNCE_DELAY_MS);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    armToasts(document);
+    announcePageToasts();
+  });
   document.addEventListener("htmx:load", function (event) { armToasts(event.target.ownerDocument || document); });
 })();
 

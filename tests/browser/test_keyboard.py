@@ -216,3 +216,34 @@ def test_messages_after_keyboard_actions_are_announced_errors_at_once(open_page,
     expect(toasts.locator(".toast--success")).not_to_have_attribute("role", "alert")
     expect(page.get_by_role("heading", level=1)).to_have_text("News news")
     axe(page)
+
+
+def test_a_message_that_arrives_with_a_new_page_is_put_into_the_live_region_after_it_loads(open_page, axe, editor,
+                                                                                            streams_url, news):
+    """Screen readers read changes to a live region, not what a new page already holds: the toast that comes with
+    the page after a redirect must be added to #toasts once the page has loaded."""
+    page = open_page(editor)
+    page.add_init_script("""
+        window.__toastsAdded = [];
+        new MutationObserver(function (changes) {
+          changes.forEach(function (change) {
+            change.addedNodes.forEach(function (node) {
+              if (node.nodeType === 1 && node.matches("[data-toast]") && change.target.id === "toasts") {
+                window.__toastsAdded.push({text: node.textContent.trim(), loaded: document.readyState !== "loading"});
+              }
+            });
+          });
+        }).observe(document, {childList: true, subtree: true});
+    """)
+    page.goto(f"{streams_url}news/edit/")
+    axe(page)
+    focus_by_tabbing(page, page.get_by_label("Name", exact=True))
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("News and offers")
+    page.keyboard.press("Enter")
+
+    expect(page.locator("#toasts")).to_contain_text("were saved in Postmark")
+    added = page.evaluate("window.__toastsAdded")
+    # Written by the page as it loads (not announced), then put back once it has loaded (announced).
+    assert [entry["loaded"] for entry in added if "were saved in Postmark" in entry["text"]] == [False, True]
+    axe(page)
