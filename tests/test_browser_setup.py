@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ONE_BROWSER_TEST = "tests/browser/test_sign_in.py"
+ONE_BROWSER_TEST = "tests/browser/test_signing_in.py"
 
 
 def run_without_chromium(tmp_path, **extra_env):

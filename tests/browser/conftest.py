@@ -21,6 +21,11 @@ from django.db import connection
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
 
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # said by what_is_missing(): the tests are skipped, or fail under REQUIRE_BROWSER=1
+    sync_playwright = None
+
 HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -39,9 +44,7 @@ def what_is_missing() -> str:
     """Why the browser tests cannot run here, or "" when they can."""
     if not shutil.which(CHROMIUM):
         return f"chromium is not installed at {CHROMIUM} (install it with `apt-get install chromium`)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if sync_playwright is None:
         return "Playwright for Python is not installed (`make install` installs it)"
     if not AXE.exists():
         return "axe-core is not installed (`make install` runs `npm ci --prefix tests/browser`; it needs npm)"
@@ -59,9 +62,6 @@ def browser_can_run():
     if MISSING:
         _skipped.append(MISSING)
         pytest.skip(f"browser tests skipped: {MISSING}")
-    # Playwright's synchronous API keeps an event loop open on this thread for the rest of the session; Django
-    # would then refuse the ORM here, although nothing in this suite is asynchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -70,6 +70,36 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"The browser tests did not run: {_skipped[0]}.")
         terminalreporter.write_line(
             "The rest of the suite is not affected. `.ci/run` installs chromium, and there a missing browser fails.")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def orm_beside_playwright():
+    """Playwright's synchronous API runs an event loop on this thread while a browser test module runs, and Django
+    then refuses the ORM here, although nothing in these tests is asynchronous. Lifted for those modules only: the
+    variable must not reach the rest of the suite (`check --deploy` rightly refuses it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+# Playwright, and the browser, live for one test module at a time (pytest-playwright keeps them for the whole
+# session): its event loop must not outlive the browser tests, or the rest of the suite could not use the ORM.
+@pytest.fixture(scope="module")
+def playwright(orm_beside_playwright):
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright):
+    return playwright.chromium
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type, browser_type_launch_args):
+    launched = browser_type.launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +113,8 @@ def browser_context_args():
     return {"locale": "en-GB", "timezone_id": "UTC"}
 
 
-@pytest.fixture(scope="package", autouse=True)
-def audit_log_can_be_emptied_between_tests(browser_can_run, django_db_setup, django_db_blocker):
+@pytest.fixture(scope="module", autouse=True)
+def audit_log_can_be_emptied_between_tests(browser_can_run, orm_beside_playwright, django_db_setup, django_db_blocker):
     """The live server needs committed data, so each test here ends with Django emptying every table. On
     PostgreSQL the audit table refuses TRUNCATE (migration 0004); that one trigger is off while these tests
     run, and back on for the rest of the suite, whose tests of the trigger expect it."""
