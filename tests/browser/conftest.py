@@ -3,7 +3,7 @@ and the in-process Postmark sandbox.
 
 Every page a test opens comes from `open_page`, which watches it: a console error (a Content-Security-Policy
 violation is one), an uncaught script error, a failed request or an error answer fails the test when it
-ends, unless the test said it expected it. `axe(page)` runs axe-core on the page as it is; each page a test
+ends. `axe(page)` runs axe-core on the page as it is; each page a test
 visits with JavaScript on must have been checked by it at least once, or the test fails.
 
 Where they run: when chromium, Playwright and axe-core are all here. Otherwise the tests are skipped, and
@@ -12,6 +12,7 @@ the end of the run says why in one line; under REQUIRE_BROWSER=1 (`.ci/run` sets
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,8 +37,10 @@ LAUNCH_ARGS = [
 ]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-# axe-core's impact levels that fail a page; "moderate" and "minor" findings are printed, not failed.
+# axe-core's impact levels that fail a page; "moderate" and "minor" findings are returned by axe(page), not failed.
 BLOCKING_IMPACTS = ("serious", "critical")
+# How a purge countdown reads: "45 days left", "4 days, 23 hours left".
+TIME_LEFT = re.compile(r"\d+ days?(, \d+ hours?)? left")
 
 
 def what_is_missing() -> str:
@@ -47,7 +50,7 @@ def what_is_missing() -> str:
     if sync_playwright is None:
         return "Playwright for Python is not installed (`make install` installs it)"
     if not AXE.exists():
-        return "axe-core is not installed (`make install` runs `npm ci --prefix tests/browser`; it needs npm)"
+        return "axe-core is not installed (`make test` runs `npm ci --prefix tests/browser`; it needs npm)"
     return ""
 
 
@@ -153,7 +156,6 @@ class Watch:
         self.page = page
         self.javascript = javascript
         self.problems = []
-        self.expected = []  # substrings of problems the test expects (a download, a 404 it asked for)
         self.visited = []
         self.checked = set()
         page.on("console", self._console)
@@ -183,15 +185,19 @@ class Watch:
             if path not in self.visited:
                 self.visited.append(path)
 
-    def expect(self, fragment: str):
-        """The test expects a problem mentioning `fragment` (say, a 404 it asked for)."""
-        self.expected.append(fragment)
-
-    def unexpected(self):
-        return [problem for problem in self.problems if not any(part in problem for part in self.expected)]
-
     def unchecked(self):
         return [path for path in self.visited if path not in self.checked]
+
+
+def toasts(page):
+    """The messages (toasts) the page shows, in its live region."""
+    return page.locator("#toasts [data-toast]")
+
+
+@pytest.fixture
+def streams_url(team_a, server_a):
+    """The address of Acme Production's streams."""
+    return f"/t/{team_a.slug}/servers/{server_a.pk}/streams/"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -227,7 +233,7 @@ def open_page(request, new_context, live_server, watches):
         return page
 
     yield open_
-    problems = [problem for watch in watches for problem in watch.unexpected()]
+    problems = [problem for watch in watches for problem in watch.problems]
     assert not problems, "The browser saw problems:\n" + "\n".join(problems)
     if getattr(request.node, "failed_in_call", False):
         return  # the test's own failure says what went wrong; an unchecked page after it is only noise
@@ -239,16 +245,14 @@ def open_page(request, new_context, live_server, watches):
 def axe(axe_source):
     """axe(page) runs axe-core on the page as it is now and fails on any serious or critical violation."""
 
-    def check(page, *, context="document"):
+    def check(page):
         if not page.evaluate("() => typeof window.axe === 'object'"):
             # Evaluated through the DevTools protocol, so the page's CSP (no inline script) stays as it is.
             page.evaluate(axe_source)
         found = page.evaluate(
-            "async (context) => (await axe.run(context === 'document' ? document : context,"
-            " {resultTypes: ['violations']})).violations"
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
             ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))",
-            context,
+            " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))"
         )
         blocking = [violation for violation in found if violation["impact"] in BLOCKING_IMPACTS]
         page.watch.checked.add(urlsplit(page.url).path)

@@ -16,11 +16,6 @@ FOCUSED = "() => { const e = document.activeElement; return e ? e.outerHTML.slic
 
 
 @pytest.fixture
-def streams_url(team_a, server_a):
-    return f"/t/{team_a.slug}/servers/{server_a.pk}/streams/"
-
-
-@pytest.fixture
 def news(server_a, editor, team_a):
     return stream_create(actor=editor, team=team_a, server=server_a, stream_id="news", name="News",
                          stream_type="Broadcasts")

@@ -6,7 +6,6 @@ test checks its pages: no console error, no failed request, no serious accessibi
 """
 
 import io
-import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from playwright.sync_api import expect
 
 from dashboard.management.commands.demo_seed import DEMO_PASSWORD
 from dashboard.models import Server, Team, User
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, TIME_LEFT
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
@@ -24,7 +23,6 @@ USER_AGENTS = {
     "phone": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
              "Mobile Safari/537.36",
 }
-TIME_LEFT = re.compile(r"\d+ days?(, \d+ hours?)? left")
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from playwright.sync_api import expect
 from dashboard.models import AuditEvent
 from dashboard.postmark.client import SANDBOX_URL, PostmarkClient
 from streams.services import stream_archive, stream_create, stream_edit, stream_get, stream_restore
+from tests.browser.conftest import TIME_LEFT, toasts
 from tests.conftest import TOKEN_A
-
-TIME_LEFT = re.compile(r"\d+ days?(, \d+ hours?)? left")
 
 
 @pytest.fixture
@@ -25,10 +24,6 @@ def streams(editor, team_a, server_a):
     stream_create(actor=editor, team=team_a, server=server_a, stream_id="newsletter", name="Monthly newsletter",
                   stream_type="Broadcasts")
     return f"/t/{team_a.slug}/servers/{server_a.pk}/streams/"
-
-
-def toast(page):
-    return page.locator("#toasts [data-toast]")
 
 
 def feedback(page, field: str):
@@ -84,7 +79,7 @@ def test_an_editor_creates_a_stream_after_the_form_explains_each_mistake_as_they
     page.get_by_role("button", name="Create stream").click()
 
     expect(page).to_have_url(re.compile(rf"{streams}billing-news/$"))
-    expect(toast(page)).to_contain_text("The stream “Billing news” (billing-news) was created on Acme Production.")
+    expect(toasts(page)).to_contain_text("The stream “Billing news” (billing-news) was created on Acme Production.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Billing news billing-news")
     about = page.get_by_role("region", name="About this stream")
     expect(about).to_contain_text("Invoices and payment reminders")
@@ -137,7 +132,7 @@ def test_an_editor_edits_archives_and_restores_a_stream_and_sees_each_step(open_
     page.get_by_role("button", name="Save changes").click()
 
     expect(page).to_have_url(re.compile(rf"{billing}$"))
-    expect(toast(page)).to_contain_text("Your changes to “Billing updates” (billing-news) were saved in Postmark.")
+    expect(toasts(page)).to_contain_text("Your changes to “Billing updates” (billing-news) were saved in Postmark.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Billing updates billing-news")
     about = page.get_by_role("region", name="About this stream")
     expect(about).to_contain_text("Invoices, receipts and payment reminders")
@@ -158,9 +153,9 @@ def test_an_editor_edits_archives_and_restores_a_stream_and_sees_each_step(open_
 
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("heading", level=1)).to_have_text("Billing updates billing-news Archived")
-    expect(toast(page)).to_contain_text("The stream “billing-news” is archived: nothing is sent on it any more. "
+    expect(toasts(page)).to_contain_text("The stream “billing-news” is archived: nothing is sent on it any more. "
                                         "Postmark deletes it on")
-    expect(toast(page).get_by_role("button", name="Restore “billing-news”")).to_be_visible()
+    expect(toasts(page).get_by_role("button", name="Restore “billing-news”")).to_be_visible()
     expect(about).to_contain_text(TIME_LEFT)
     expect(about.get_by_text("Postmark deletes it on")).to_contain_text(purge_days())
     expect(page.get_by_role("link", name="Archive…")).to_have_count(0)
@@ -175,7 +170,7 @@ def test_an_editor_edits_archives_and_restores_a_stream_and_sees_each_step(open_
     row.get_by_role("button", name="Restore Billing updates").click()
 
     expect(page).to_have_url(re.compile(rf"{streams}\?archived=1$"))
-    expect(toast(page)).to_contain_text("“Billing updates” (billing-news) is restored; Postmark sends on it again.")
+    expect(toasts(page)).to_contain_text("“Billing updates” (billing-news) is restored; Postmark sends on it again.")
     expect(row).to_contain_text("Active")
     expect(row).not_to_contain_text(TIME_LEFT)
     axe(page)

@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from streams.services import stream_archive, stream_create
-
-TIME_LEFT = re.compile(r"\d+ days?(, \d+ hours?)? left")
+from tests.browser.conftest import TIME_LEFT
 
 
 @pytest.fixture

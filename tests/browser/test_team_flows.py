@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from dashboard.models import Membership, Role, Server
 from dashboard.postmark.sandbox import Sandbox, install
 from streams.services import stream_archive, stream_create
+from tests.browser.conftest import toasts
 from tests.conftest import SPARE_TOKEN
 
 NEW_TOKEN = "dddddddd-0000-4000-8000-00000000d4d4"
@@ -22,10 +23,6 @@ ACTIONS = re.compile(r"^(New stream|Create a stream|Edit|Archive…|Restore( .*)
 
 def actions_on(page):
     return page.get_by_role("link", name=ACTIONS).or_(page.get_by_role("button", name=ACTIONS))
-
-
-def toast(page):
-    return page.locator("#toasts [data-toast]")
 
 
 def test_a_person_in_two_teams_moves_between_them_with_the_team_switcher(open_page, axe, editor, team_a, server_a,
@@ -73,7 +70,7 @@ def test_an_admin_invites_someone_who_accepts_in_their_own_browser_and_joins_wit
     page.get_by_label("Role", exact=True).select_option("editor")
     page.get_by_role("button", name="Send invitation").click()
 
-    expect(toast(page)).to_contain_text("Invitation sent to nina@acme.example as Editor. The link works for 7 days.")
+    expect(toasts(page)).to_contain_text("Invitation sent to nina@acme.example as Editor. The link works for 7 days.")
     invitations = page.get_by_role("region", name="Invitations")
     pending = invitations.get_by_role("row").filter(has_text="nina@acme.example")
     expect(pending).to_contain_text("Editor")
@@ -95,7 +92,7 @@ def test_an_admin_invites_someone_who_accepts_in_their_own_browser_and_joins_wit
     newcomer.get_by_role("button", name="Create my account and join").click()
 
     expect(newcomer).to_have_url(re.compile(rf"/t/{team_a.slug}/$"))
-    expect(toast(newcomer)).to_contain_text("Welcome to Acme! You joined as Editor.")
+    expect(toasts(newcomer)).to_contain_text("Welcome to Acme! You joined as Editor.")
     expect(newcomer.get_by_text("Signed in as nina@acme.example")).to_be_visible()
     expect(newcomer.get_by_role("navigation", name="Acme")).to_contain_text("Your role: Editor")
     axe(newcomer)
@@ -139,7 +136,7 @@ def test_an_admin_connects_a_server_after_a_mistake_and_later_replaces_its_token
     page.get_by_role("button", name="Check the token and connect").click()
 
     expect(page.get_by_role("heading", level=1)).to_contain_text("Acme Marketing")
-    expect(toast(page)).to_contain_text("Acme Marketing is connected. Postmark accepted its token, which is now "
+    expect(toasts(page)).to_contain_text("Acme Marketing is connected. Postmark accepted its token, which is now "
                                         "stored encrypted and shown only as ••••c3c3.")
     expect(page.get_by_text("••••c3c3 (stored encrypted")).to_be_visible()
     assert SPARE_TOKEN not in page.content()
@@ -159,7 +156,7 @@ def test_an_admin_connects_a_server_after_a_mistake_and_later_replaces_its_token
         page.get_by_role("button", name="Check and save the new token").click()
 
         expect(page.get_by_role("heading", level=1)).to_contain_text("Acme Marketing")
-        expect(toast(page)).to_contain_text("Postmark accepted the new token for Acme Marketing; it is stored "
+        expect(toasts(page)).to_contain_text("Postmark accepted the new token for Acme Marketing; it is stored "
                                             "encrypted and shown only as ••••d4d4.")
         expect(page.get_by_text("••••d4d4 (stored encrypted")).to_be_visible()
         assert NEW_TOKEN not in page.content() and SPARE_TOKEN not in page.content()

@@ -7,15 +7,9 @@ test on any failed request or error answer.
 
 import re
 
-import pytest
 from playwright.sync_api import expect
 
 from streams.services import stream_archive, stream_create
-
-
-@pytest.fixture
-def streams_url(team_a, server_a):
-    return f"/t/{team_a.slug}/servers/{server_a.pk}/streams/"
 
 
 def expect_streams(page, ids: list[str]):
