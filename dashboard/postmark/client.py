@@ -1,7 +1,7 @@
 """The Postmark Message Streams client: every HTTP conversation the dashboard has with Postmark.
 
 It owns the six calls of the Message Streams API (list, get, create, edit, archive, unarchive),
-the parsing of Postmark's answers into frozen types (tolerating every variant the contract lists),
+the parsing of Postmark's answers into frozen types (tolerating every variant docs/postmark-api.md lists),
 the mapping of Postmark's refusals onto a small error hierarchy a view can act on, the shared
 connection pools, and the in-process transport that routes `SANDBOX_URL` to the local sandbox.
 This is the only application module that imports httpx.
@@ -92,7 +92,7 @@ class UnsubscribeHandling(_CaseInsensitiveEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Postmark's ErrorCode values for the Message Streams API (see the contract's error table)."""
+    """Postmark's ErrorCode values for the Message Streams API (see the error table of docs/postmark-api.md)."""
 
     INVALID_SERVER_TOKEN = 10
     MAINTENANCE = 100
@@ -251,7 +251,7 @@ def _parse_unsubscribe_handling(
     configuration = data.get("SubscriptionManagementConfiguration") or {}
     value = configuration.get("UnsubscribeHandlingType")
     if value is None:
-        # Absent: the contract's default for the type (Broadcasts: Postmark; others: None).
+        # Absent: Postmark's default for the type (Broadcasts: Postmark; others: None).
         is_broadcast = stream_type is StreamType.BROADCASTS
         return UnsubscribeHandling.POSTMARK if is_broadcast else UnsubscribeHandling.NONE
     return UnsubscribeHandling(value)

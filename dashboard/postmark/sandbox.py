@@ -1,8 +1,8 @@
 """The local Postmark: a WSGI application that answers the Message Streams API as Postmark does.
 
 It owns a stand-in for Postmark's side of the six stream calls (servers, their streams, archive and
-purge, every status, error code and answer shape of shared/postmark-contract.md and
-shared/postmark-wire/), plus `/_sandbox/*` control paths with which tests, the demo and
+purge, every status, error code and answer shape of docs/postmark-api.md and of Postmark's examples
+in tests/postmark_examples/), plus `/_sandbox/*` control paths with which tests, the demo and
 `manage.py sandbox` add servers, move the clock and inject faults (latency, hangs, 429/5xx answers).
 
 It must never talk to the network beyond answering the requests it is handed, never forward anything
@@ -10,7 +10,7 @@ to api.postmarkapp.com, and never be wired to a real server token: its tokens ar
 their SHA-256 digests reach the state file. At module level it imports the standard library only (no
 httpx, nothing from client.py), so the client can be tested against it at the transport.
 
-Validation order (the contract is silent; the first failing rule answers):
+Validation order (Postmark's reference is silent; the first failing rule answers):
 - every stream call: the route (404, 405), then the token (401/10), then the body: not a JSON object,
   or a field of the wrong JSON type such as `"Name": 5`, is 402.
 - create: ID (1222 missing or blank, 1237 `all`, 1233 `pm-`, 1227 format) -> Name (1223, 1224)
@@ -20,7 +20,7 @@ Validation order (the contract is silent; the first failing rule answers):
 - archive: the stream (1226) -> not `outbound`/`inbound` (1229). unarchive: a purged ID (1232)
   -> the stream (1226) -> archived (1232).
 
-Other readings where the contract is silent: create and unarchive answer without `ExpectedPurgeDate`,
+Other readings where Postmark's reference is silent: create and unarchive answer without `ExpectedPurgeDate`,
 exactly as Postmark's wire examples do; `all` and `pm-` are recognised in any case; only
 `IncludeArchivedStreams=true` (any case) includes archived streams; an archived stream may still be
 edited; archive and unarchive leave `UpdatedAt` alone; timestamps are handed out to the second. Answers

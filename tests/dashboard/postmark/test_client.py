@@ -1,14 +1,13 @@
 """The Postmark client against canned answers at the transport (httpx.MockTransport).
 
-What Postmark sends is taken from its own examples in shared/postmark-wire and the contract's
-"Tolerate" list; what we send is asserted byte for byte (path, query string, JSON body, headers).
+What Postmark sends is taken from its own examples in tests/postmark_examples and the "Tolerate"
+list of docs/postmark-api.md; what we send is asserted byte for byte (path, query, JSON body, headers).
 """
 
 import json
 import logging
 import traceback
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -33,20 +32,17 @@ from dashboard.postmark.client import (
     ValidationRefused,
     close_pools,
 )
+from tests.postmark_examples import example
 
-WIRE = Path(__file__).resolve().parents[3].parent / "shared" / "postmark-wire"
 TOKEN = "5e2d41b7-token-that-must-never-show-93c1"
 BASE_URL = "https://postmark.test"
 EASTERN_SUMMER = timezone(timedelta(hours=-4))
 
 
-def wire(name: str) -> dict:
-    return json.loads((WIRE / f"{name}.json").read_text())
-
 
 def a_stream(**changes) -> dict:
     """Postmark's get example, with some fields replaced."""
-    data = wire("get")
+    data = example("get")
     data.update(changes)
     return data
 
@@ -103,7 +99,7 @@ def no_pools_left_open():
 
 
 def test_the_documented_list_example_parses_into_four_streams_with_lowercase_none_handling():
-    streams = client_for(FakePostmark(reply(200, wire("list")))).list_streams()
+    streams = client_for(FakePostmark(reply(200, example("list")))).list_streams()
 
     assert [stream.id for stream in streams] == ["broadcasts", "outbound", "inbound", "transactional-dev"]
     broadcasts, outbound, inbound, _ = streams
@@ -119,7 +115,7 @@ def test_the_documented_list_example_parses_into_four_streams_with_lowercase_non
 
 
 def test_the_documented_get_example_parses_every_field():
-    stream = client_for(FakePostmark(reply(200, wire("get")))).get_stream("broadcasts")
+    stream = client_for(FakePostmark(reply(200, example("get")))).get_stream("broadcasts")
 
     assert stream == Stream(
         id="broadcasts",
@@ -136,7 +132,7 @@ def test_the_documented_get_example_parses_every_field():
 
 
 def test_the_documented_create_example_keeps_its_non_null_archived_at():
-    stream = client_for(FakePostmark(reply(200, wire("create")))).create_stream(
+    stream = client_for(FakePostmark(reply(200, example("create")))).create_stream(
         id="transactional-dev", name="My Dev Transactional Stream", stream_type=StreamType.TRANSACTIONAL
     )
 
@@ -147,7 +143,7 @@ def test_the_documented_create_example_keeps_its_non_null_archived_at():
 
 
 def test_the_documented_edit_example_parses_its_updated_at_and_lowercase_none():
-    stream = client_for(FakePostmark(reply(200, wire("edit")))).edit_stream(
+    stream = client_for(FakePostmark(reply(200, example("edit")))).edit_stream(
         "transactional-dev", name="Updated Dev Stream"
     )
 
@@ -158,7 +154,7 @@ def test_the_documented_edit_example_parses_its_updated_at_and_lowercase_none():
 
 
 def test_the_documented_archive_example_gives_the_purge_date_with_its_offset():
-    result = client_for(FakePostmark(reply(200, wire("archive")))).archive_stream("transactional-dev")
+    result = client_for(FakePostmark(reply(200, example("archive")))).archive_stream("transactional-dev")
 
     assert result == ArchiveResult(
         id="transactional-dev",
@@ -169,7 +165,7 @@ def test_the_documented_archive_example_gives_the_purge_date_with_its_offset():
 
 
 def test_the_documented_unarchive_example_without_expected_purge_date_is_a_live_stream():
-    stream = client_for(FakePostmark(reply(200, wire("unarchive")))).unarchive_stream("transactional-dev")
+    stream = client_for(FakePostmark(reply(200, example("unarchive")))).unarchive_stream("transactional-dev")
 
     assert stream.expected_purge_date is None
     assert stream.archived_at is None
@@ -271,7 +267,7 @@ def test_unknown_extra_fields_are_ignored_everywhere():
         "UnsubscribeHandlingType": "Custom", "CustomUnsubscribeUrl": "https://example.com/u",
     })
     listing = {"MessageStreams": [stream], "TotalCount": 1, "NextPage": None}
-    archived = {**wire("archive"), "ArchivedAt": "2020-07-16T12:30:00-04:00", "Extra": [1]}
+    archived = {**example("archive"), "ArchivedAt": "2020-07-16T12:30:00-04:00", "Extra": [1]}
     fake = FakePostmark(reply(200, listing), reply(200, stream), reply(200, archived))
     client = client_for(fake)
 
@@ -421,7 +417,7 @@ def test_the_error_code_enum_names_every_code_of_the_contract():
 
 
 def test_listing_sends_the_documented_defaults_and_read_only_headers():
-    fake = FakePostmark(reply(200, wire("list")))
+    fake = FakePostmark(reply(200, example("list")))
 
     client_for(fake).list_streams()
 
@@ -459,7 +455,7 @@ def test_listing_sends_the_filters_exactly_as_documented(options, query):
 
 
 def test_a_stream_id_is_quoted_into_the_path():
-    fake = FakePostmark(reply(200, wire("get")))
+    fake = FakePostmark(reply(200, example("get")))
 
     client_for(fake).get_stream("odd id/../x?y")
 
@@ -507,7 +503,7 @@ def test_a_stream_id_is_quoted_into_the_path():
     ids=["minimal", "everything-normalised", "unknown-type-left-for-postmark-to-judge"],
 )
 def test_creating_posts_exactly_the_fields_given(options, body):
-    fake = FakePostmark(reply(200, wire("create")))
+    fake = FakePostmark(reply(200, example("create")))
 
     client_for(fake).create_stream(**options)
 
@@ -539,7 +535,7 @@ def test_creating_posts_exactly_the_fields_given(options, body):
     ],
 )
 def test_editing_patches_only_the_fields_given(options, body):
-    fake = FakePostmark(reply(200, wire("edit")))
+    fake = FakePostmark(reply(200, example("edit")))
 
     client_for(fake).edit_stream("transactional-dev", **options)
 
@@ -550,7 +546,7 @@ def test_editing_patches_only_the_fields_given(options, body):
 
 
 def test_editing_nothing_is_refused_before_any_request():
-    fake = FakePostmark(reply(200, wire("edit")))
+    fake = FakePostmark(reply(200, example("edit")))
 
     with pytest.raises(ValueError):
         client_for(fake).edit_stream("transactional-dev", name=UNSET)
@@ -566,7 +562,7 @@ def test_editing_nothing_is_refused_before_any_request():
     ],
 )
 def test_archiving_and_restoring_post_an_empty_object(call, answer, path):
-    fake = FakePostmark(reply(200, wire(answer)))
+    fake = FakePostmark(reply(200, example(answer)))
 
     getattr(client_for(fake), call)("transactional-dev")
 
@@ -580,7 +576,7 @@ def test_the_base_url_and_timeouts_come_from_settings_when_not_given(settings):
     settings.POSTMARK_API_URL = "https://postmark.example/"
     settings.POSTMARK_CONNECT_TIMEOUT = 1.5
     settings.POSTMARK_READ_TIMEOUT = 4
-    fake = FakePostmark(reply(200, wire("get")))
+    fake = FakePostmark(reply(200, example("get")))
 
     PostmarkClient(TOKEN, transport=httpx.MockTransport(fake)).get_stream("broadcasts")
 
@@ -592,7 +588,7 @@ def test_the_base_url_and_timeouts_come_from_settings_when_not_given(settings):
 def test_timeouts_default_to_three_and_ten_seconds_when_settings_lack_them(settings):
     del settings.POSTMARK_CONNECT_TIMEOUT
     del settings.POSTMARK_READ_TIMEOUT
-    fake = FakePostmark(reply(200, wire("get")))
+    fake = FakePostmark(reply(200, example("get")))
 
     client_for(fake).get_stream("broadcasts")
 
@@ -601,7 +597,7 @@ def test_timeouts_default_to_three_and_ten_seconds_when_settings_lack_them(setti
 
 
 def test_constructor_timeouts_override_settings():
-    fake = FakePostmark(reply(200, wire("get")))
+    fake = FakePostmark(reply(200, example("get")))
 
     client_for(fake, connect_timeout=0.5, read_timeout=0.25).get_stream("broadcasts")
 
@@ -640,7 +636,7 @@ def test_clients_of_different_servers_share_one_pool_that_holds_no_token():
     ids=["429", "503", "500-then-502", "connect-error", "connect-timeout-then-disconnect", "pool-timeout"],
 )
 def test_a_get_is_retried_on_transient_failures_until_it_succeeds(first_answers):
-    fake = FakePostmark(*first_answers, reply(200, wire("get")))
+    fake = FakePostmark(*first_answers, reply(200, example("get")))
 
     stream = client_for(fake).get_stream("broadcasts")
 
@@ -666,7 +662,7 @@ def test_a_get_gives_up_after_two_retries(answer, error_class):
 
 
 def test_a_client_with_no_retries_tries_once():
-    fake = FakePostmark(reply(503, text=""), reply(200, wire("get")))
+    fake = FakePostmark(reply(503, text=""), reply(200, example("get")))
 
     with pytest.raises(PostmarkUnavailable):
         client_for(fake, retries=0).get_stream("broadcasts")
@@ -680,7 +676,7 @@ def test_a_client_with_no_retries_tries_once():
     ids=["refusal", "token", "read-timeout"],
 )
 def test_a_get_is_not_retried_on_a_refusal_or_a_read_timeout(answer):
-    fake = FakePostmark(answer, reply(200, wire("get")))
+    fake = FakePostmark(answer, reply(200, example("get")))
 
     with pytest.raises(PostmarkError):
         client_for(fake).get_stream("broadcasts")
@@ -705,7 +701,7 @@ WRITES = [
     ids=["503", "429", "connect-error", "disconnect"],
 )
 def test_a_write_is_never_retried(write, answer):
-    fake = FakePostmark(answer, reply(200, wire("create")))
+    fake = FakePostmark(answer, reply(200, example("create")))
 
     with pytest.raises(PostmarkError):
         write(client_for(fake, retries=5))
@@ -716,7 +712,7 @@ def test_a_write_is_never_retried(write, answer):
 def test_retries_back_off_exponentially_with_a_little_jitter(monkeypatch):
     pauses = []
     monkeypatch.setattr(client_module.time, "sleep", pauses.append)
-    fake = FakePostmark(reply(503, text=""), reply(503, text=""), reply(200, wire("get")))
+    fake = FakePostmark(reply(503, text=""), reply(503, text=""), reply(200, example("get")))
 
     client_for(fake, backoff=0.25).get_stream("broadcasts")
 
@@ -730,7 +726,7 @@ def test_retries_back_off_exponentially_with_a_little_jitter(monkeypatch):
 
 def test_each_call_logs_one_info_line_with_method_path_status_attempts_and_time(caplog):
     caplog.set_level(logging.INFO, logger="dashboard.postmark")
-    fake = FakePostmark(reply(503, text=""), reply(200, wire("get")))
+    fake = FakePostmark(reply(503, text=""), reply(200, example("get")))
 
     client_for(fake).get_stream("broadcasts")
 
@@ -810,7 +806,7 @@ def test_the_token_is_absent_from_every_log_line_including_httpx_debug(caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "dashboard.postmark"):
         caplog.set_level(logging.DEBUG, logger=name)
-    fake = FakePostmark(reply(200, wire("get")))
+    fake = FakePostmark(reply(200, example("get")))
 
     client_for(fake).get_stream("broadcasts")
     for answer, _ in (failure.values for failure in LEAKY_FAILURES):
@@ -823,7 +819,7 @@ def test_the_token_is_absent_from_every_log_line_including_httpx_debug(caplog):
 
 
 def test_the_clients_repr_shows_the_base_url_and_only_the_tokens_last_four_characters():
-    client = client_for(FakePostmark(reply(200, wire("get"))))
+    client = client_for(FakePostmark(reply(200, example("get"))))
 
     assert repr(client) == f"PostmarkClient(base_url='{BASE_URL}', token=••••93c1)"
     assert TOKEN not in str(client)

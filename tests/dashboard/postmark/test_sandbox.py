@@ -1,11 +1,10 @@
 """The sandbox on the wire: every rule, error code, answer shape and fault of the Postmark contract.
 
 Requests go through httpx's WSGI transport, exactly as a client would send them; expectations come from
-shared/postmark-contract.md and Postmark's own examples in shared/postmark-wire.
+docs/postmark-api.md and Postmark's own examples in tests/postmark_examples.
 """
 
 import ast
-import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -17,8 +16,8 @@ import pytest
 
 import dashboard.postmark.sandbox as sandbox_module
 from dashboard.postmark.sandbox import Sandbox, current, install
+from tests.postmark_examples import CALLS, example
 
-WIRE = Path(__file__).resolve().parents[3].parent / "shared" / "postmark-wire"
 EASTERN = ZoneInfo("America/New_York")
 TOKEN_HEADER = "X-Postmark-Server-Token"
 TOKEN = "9d2b7c1e-0000-4000-8000-a-made-up-token"  # for sandboxes a test builds itself
@@ -50,9 +49,6 @@ def api(sandbox_http, sandbox_token):
     sandbox_http.headers[TOKEN_HEADER] = sandbox_token
     return sandbox_http
 
-
-def wire(name: str) -> dict:
-    return json.loads((WIRE / f"{name}.json").read_text())
 
 
 def stream_body(**changes) -> dict:
@@ -738,13 +734,13 @@ def call_like_postmarks_example(api: httpx.Client, name: str) -> dict:
     return archived if name == "archive" else api.post("/message-streams/transactional-dev/unarchive").json()
 
 
-@pytest.mark.parametrize("name", ["list", "get", "create", "edit", "archive", "unarchive"])
+@pytest.mark.parametrize("name", CALLS)
 def test_each_answer_has_the_keys_of_postmarks_example_in_its_order(api, name):
-    answer, example = call_like_postmarks_example(api, name), wire(name)
+    answer, postmarks = call_like_postmarks_example(api, name), example(name)
 
-    assert list(answer) == list(example)
+    assert list(answer) == list(postmarks)
     streams = answer["MessageStreams"] if name == "list" else [answer]
-    examples = example["MessageStreams"] if name == "list" else [example]
+    examples = postmarks["MessageStreams"] if name == "list" else [postmarks]
     for stream in streams:
         assert list(stream) == list(examples[0])
         if "SubscriptionManagementConfiguration" in stream:
