@@ -6,6 +6,7 @@ REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and leaves DEBUG off. This module must neve
 """
 
 import os
+import secrets
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -43,22 +44,33 @@ DEBUG = env_bool("DEBUG")
 DEMO = env_bool("DEMO")
 LOCAL = DEBUG or DEMO
 
+# Commands that neither serve the dashboard nor touch stored tokens start with no secret set: the
+# sandbox, a new key for the ring, and Django's own help. Every other command, and the web app, refuses.
+SECRETLESS_COMMANDS = frozenset({"sandbox", "generate_token_key", "help", "version"})
+_COMMAND_LINE = sys.argv if sys.argv and Path(sys.argv[0]).name in {"manage.py", "django-admin"} else None
+SECRETLESS = _COMMAND_LINE is not None and (len(_COMMAND_LINE) < 2 or _COMMAND_LINE[1] in SECRETLESS_COMMANDS)
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-used-only-when-DEBUG-is-on"
+    elif SECRETLESS:
+        SECRET_KEY = secrets.token_urlsafe(50)  # signs nothing that outlives the command
+    else:
         sys.exit("Refusing to start: SECRET_KEY is not set (it is required when DEBUG is off).")
-    SECRET_KEY = "insecure-development-key-used-only-when-DEBUG-is-on"
 
 # Server tokens are encrypted under this key ring (see dashboard/token_crypto.py), never under SECRET_KEY.
-TOKEN_ENCRYPTION_KEYS = os.environ.get("TOKEN_ENCRYPTION_KEYS", "")
-if not TOKEN_ENCRYPTION_KEYS.strip():
-    if not DEBUG:
+# A secretless command gets none: whatever it did with a token would fail rather than use a made-up key.
+TOKEN_ENCRYPTION_KEYS = os.environ.get("TOKEN_ENCRYPTION_KEYS", "").strip()
+if not TOKEN_ENCRYPTION_KEYS:
+    if DEBUG:
+        TOKEN_ENCRYPTION_KEYS = "dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="
+    elif not SECRETLESS:
         sys.exit(
             "Refusing to start: TOKEN_ENCRYPTION_KEYS is not set (it is required when DEBUG is off). "
-            "Generate a first key with `DEBUG=1 python manage.py generate_token_key --id k1`."
+            "Generate a first key with `python manage.py generate_token_key --id k1`."
         )
-    TOKEN_ENCRYPTION_KEYS = "dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci11c2U="
-_token_key_problem = _validate_key_ring(TOKEN_ENCRYPTION_KEYS)
+_token_key_problem = _validate_key_ring(TOKEN_ENCRYPTION_KEYS) if TOKEN_ENCRYPTION_KEYS else ""
 if _token_key_problem:
     sys.exit(f"Refusing to start: {_token_key_problem}")
 

@@ -147,3 +147,55 @@ def test_production_starts_with_a_valid_token_key_ring():
 
     assert found["debug"] is False
     assert found["token_key_ids"] == ["k2", "k1"]
+
+
+def manage(*arguments: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments], cwd=REPO, env={**clean, **env}, capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_first_key_is_generated_with_no_setting_at_all():
+    result = manage("generate_token_key", "--id", "k1")
+
+    assert result.returncode == 0, result.stderr
+    key_id, _, key = result.stdout.strip().partition(":")
+    assert key_id == "k1" and len(base64.urlsafe_b64decode(key)) == 32
+
+
+@pytest.mark.parametrize("command", [["help"], ["help", "sandbox"], ["version"], []])
+def test_help_and_version_start_with_no_setting_at_all(command):
+    result = manage(*command)
+
+    assert result.returncode == 0, result.stderr
+    assert "Refusing" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["runserver"], ["rotate_token_keys"], ["demo_seed"], ["check"]])
+def test_commands_that_serve_the_dashboard_or_touch_tokens_still_refuse_without_secrets(command):
+    result = manage(*command)
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Refusing to start: SECRET_KEY is not set (it is required when DEBUG is off)."
+    ]
+
+
+def test_a_secretless_command_gets_no_key_ring_to_encrypt_with():
+    probe = (
+        "from dashboard.token_crypto import key_ring\ntry:\n key_ring()\nexcept Exception as e: print(type(e).__name__)"
+    )
+    result = manage("shell", "-c", probe, SECRET_KEY="p" * 50)
+    assert result.returncode == 1 and "TOKEN_ENCRYPTION_KEYS is not set" in result.stderr  # `shell` is not one
+
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    found = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.argv = ['manage.py', 'sandbox']; import django; django.setup();"
+         f"exec({probe!r})"],
+        cwd=REPO, env={**clean, "DJANGO_SETTINGS_MODULE": "dashboard.settings"}, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "KeyRingError"
