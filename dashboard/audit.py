@@ -62,6 +62,13 @@ ACTIONS: dict[str, str] = {
     "stream.edit": "edited a stream",
     "stream.archive": "archived a stream",
     "stream.restore": "restored a stream",
+    # Changes found in Postmark that no one made here: the actor is Postmark, named for what happened.
+    "stream.outside.create": "created a stream",
+    "stream.outside.edit": "edited a stream",
+    "stream.outside.archive": "archived a stream",
+    "stream.outside.restore": "restored a stream",
+    "stream.outside.delete": "deleted a stream before its purge date",
+    "stream.purge": "deleted a stream after its 45 days in the archive",
     "access.denied": "was denied access",
     "audit.export": "exported the audit log",
     "audit.prune": "pruned the audit log",

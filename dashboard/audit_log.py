@@ -33,6 +33,8 @@ EXPORT_CHUNK = 2000
 
 # The action groups people filter by, in the order the filter lists them; anything else is "other".
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # Before "streams": the first group whose prefix matches is an action's group.
+    "outside": ("Changed outside the dashboard", ("stream.outside.", "stream.purge")),
     "streams": ("Streams", ("stream.",)),
     "servers": ("Servers and tokens", ("server.", "token_keys.")),
     "members": ("Members, invitations and the team", ("member.", "invitation.", "team.")),
@@ -76,6 +78,12 @@ INTENTS: dict[str, str] = {
     "stream.edit": "edit a stream",
     "stream.archive": "archive a stream",
     "stream.restore": "restore a stream",
+    "stream.outside.create": "create a stream",
+    "stream.outside.edit": "edit a stream",
+    "stream.outside.archive": "archive a stream",
+    "stream.outside.restore": "restore a stream",
+    "stream.outside.delete": "delete a stream",
+    "stream.purge": "delete a stream",
     "access.denied": "open a page",
     "audit.export": "export the audit log",
     "audit.prune": "prune the audit log",

@@ -188,6 +188,11 @@ POSTMARK_API_URL = os.environ.get("POSTMARK_API_URL", "https://api.postmarkapp.c
 POSTMARK_CONNECT_TIMEOUT = float(os.environ.get("POSTMARK_CONNECT_TIMEOUT", "3"))
 POSTMARK_READ_TIMEOUT = float(os.environ.get("POSTMARK_READ_TIMEOUT", "10"))
 POSTMARK_RETRY_BACKOFF = float(os.environ.get("POSTMARK_RETRY_BACKOFF", "0.25"))
+# How old the last-known copy of a server's streams may be before a page asks Postmark again (seconds).
+STREAMS_FRESH_SECONDS = float(os.environ.get("STREAMS_FRESH_SECONDS", "30"))
+# At most this many calls to Postmark at once per process (the team overview's fan-out), and as many
+# connections in the client's pool.
+POSTMARK_CONCURRENCY = int(os.environ.get("POSTMARK_CONCURRENCY", "32"))
 # Where the in-process sandbox keeps its servers and streams between restarts; empty: memory only.
 POSTMARK_SANDBOX_STATE = os.environ.get("POSTMARK_SANDBOX_STATE", "")
 

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
+from django.utils import timezone
 
 from dashboard import audit
 from dashboard.models import AuditEvent, Role, Server, Team, User
@@ -42,12 +46,13 @@ from dashboard.services import ServiceError
 from dashboard.services.servers import postmark_client_for, server_note_token_accepted, server_note_token_rejected
 from dashboard.services.teams import role_of
 from dashboard.token_crypto import TokenUnreadable
+from streams import last_known
+from streams.last_known import PURGE_AFTER, stream_target
 
 Outcome = AuditEvent.Outcome
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-PURGE_AFTER = timedelta(days=45)
 # Postmark refuses to archive these two; the default broadcast stream "may be refused" (see the contract).
 STREAMS_THAT_CANNOT_BE_ARCHIVED = {
     "outbound": "This is the server's default transactional stream. Postmark never archives it, because the "
@@ -57,7 +62,6 @@ STREAMS_THAT_CANNOT_BE_ARCHIVED = {
 }
 TYPE_FILTERS = ("all", "transactional", "broadcasts", "inbound")
 SORTS = ("name", "type", "created")
-IDS_CACHE_SECONDS = 60
 # A Postmark server token (a UUID), the shape the audit log refuses to hold.
 _TOKEN_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
@@ -158,11 +162,101 @@ def _ask(server: Server, call: Callable[[Any], _T]) -> _T:
 # --- Reading -------------------------------------------------------------------------------------
 
 
-def _server_streams(server: Server) -> list[Stream]:
-    """Every stream of the server, archived included: one Postmark call."""
-    streams = _ask(server, lambda client: client.list_streams(include_archived=True))
-    cache.set(_ids_key(server), sorted(stream.id for stream in streams), IDS_CACHE_SECONDS)
-    return streams
+@dataclass(frozen=True)
+class Known:
+    """A server's streams as the dashboard knows them: fresh from Postmark, or its last copy and why."""
+
+    streams: list[Stream]
+    as_of: datetime                        # when Postmark gave this answer
+    trouble: PostmarkTrouble | None = None  # set when Postmark failed just now and this is the last copy
+
+    def known_or_raise(self) -> Known:
+        return self
+
+
+def _fresh_seconds() -> float:
+    return float(getattr(settings, "STREAMS_FRESH_SECONDS", 30))
+
+
+def _is_fresh(copy: last_known.Copy | None) -> bool:
+    return copy is not None and copy.age.total_seconds() < _fresh_seconds()
+
+
+def _lock_key(server: Server) -> str:
+    return f"streams:asking:{server.pk}"
+
+
+def _trouble_key(server: Server) -> str:
+    return f"streams:trouble:{server.pk}"
+
+
+def _wait_seconds() -> float:
+    """How long a request waits for another one's answer: the client's own timeouts, never more."""
+    return float(settings.POSTMARK_CONNECT_TIMEOUT) + float(settings.POSTMARK_READ_TIMEOUT)
+
+
+_Answer = tuple[Server, list[Stream] | Exception, datetime]  # a server, what Postmark said, when it was asked
+
+
+def _fetched_many(answers: list[_Answer]) -> dict[Any, Known | PostmarkTrouble]:
+    """Take in the answers (or failures) this request asked Postmark for, in one go, and let waiters go."""
+    known: dict[Any, Known | PostmarkTrouble] = {}
+    try:
+        for server, answer, _ in answers:
+            if isinstance(answer, Exception):
+                trouble = answer if isinstance(answer, PostmarkTrouble) else _trouble(answer, server)
+                cache.set(_trouble_key(server), (trouble.kind, trouble.message), timeout=_wait_seconds())
+                known[server.pk] = trouble
+            else:
+                server_note_token_accepted(server=server)
+        copies = last_known.take_lists([item for item in answers if not isinstance(item[1], Exception)])
+        known.update({pk: Known(copy.streams, copy.fetched_at) for pk, copy in copies.items()})
+    finally:
+        cache.delete_many([_lock_key(server) for server, _, _ in answers])
+    return known
+
+
+def _awaited(server: Server, before: last_known.Copy | None) -> Known:
+    """Another request is asking Postmark for this server: wait for its answer rather than ask again."""
+    deadline = time.monotonic() + _wait_seconds()
+    while cache.get(_lock_key(server)) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    copy = last_known.load(server)
+    if copy is not None and (before is None or copy.fetched_at > before.fetched_at):
+        return Known(copy.streams, copy.fetched_at)
+    kind, message = cache.get(_trouble_key(server)) or ("unavailable", _SLOW.format(server=server.name))
+    raise PostmarkTrouble(message, kind=kind)
+
+
+_SLOW = "Postmark is taking too long to answer for {server} right now. Try again in a minute; nothing was changed."
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Postmark failed and there is no copy to fall back on."""
+
+    trouble: PostmarkTrouble
+
+    def known_or_raise(self) -> Known:
+        raise self.trouble
+
+
+def _with_fallback(answer: Known | PostmarkTrouble, copy: last_known.Copy | None) -> Known | Unknown:
+    """When Postmark fails, the last copy (marked as such) beats a blank page."""
+    if isinstance(answer, Known):
+        return answer
+    if copy is None:
+        return Unknown(answer)
+    return Known(copy.streams, copy.fetched_at, answer)
+
+
+def _server_streams(server: Server, *, refresh: bool = False) -> Known:
+    """Every stream of the server, archived included: the copy while it is fresh, else one Postmark call.
+
+    Many requests for the same stale server make one call: the first takes a lock in the shared cache and
+    asks; the others wait for its answer, never longer than the client's timeouts.
+    """
+    return _known_for_each([server], refresh=refresh)[server.pk].known_or_raise()
 
 
 def purge_moment(stream: Stream) -> datetime | None:
@@ -206,6 +300,8 @@ class ServerStreams:
     slots_used: int = 0                        # archived streams take a slot until Postmark deletes them
     total: int = 0                             # every stream on the server
     hidden_archived: int = 0                   # archived streams that match the filters but are left out
+    as_of: datetime | None = None              # when Postmark gave the answer these come from
+    trouble: PostmarkTrouble | None = None     # Postmark failed just now: this is its last answer
 
     @property
     def slots_left(self) -> int:
@@ -217,12 +313,17 @@ class ServerStreams:
 
 
 def stream_list(*, server: Server, stream_type: str = "all", include_archived: bool = False, search: str = "",
-                sort: str = "name") -> ServerStreams:
-    """The server's streams, filtered by type, archived or not and a search over ID, name and description."""
+                sort: str = "name", refresh: bool = False) -> ServerStreams:
+    """The server's streams, filtered by type, archived or not and a search over ID, name and description.
+
+    From the last-known copy while it is fresh (`refresh` asks Postmark regardless); when Postmark fails,
+    from the last copy with `trouble` set. Raises PostmarkTrouble only when there is no copy at all.
+    """
     stream_type = stream_type if stream_type in TYPE_FILTERS else "all"
     sort = sort if sort in SORTS else "name"
     search = " ".join((search or "").split())[:100]
-    everything = _server_streams(server)
+    known = _server_streams(server, refresh=refresh)
+    everything = known.streams
     matching = [stream for stream in everything
                 if (stream_type == "all" or _type_key(stream) == stream_type) and _matches(stream, search)]
     shown = [stream for stream in matching if include_archived or not stream.is_archived]
@@ -232,24 +333,50 @@ def stream_list(*, server: Server, stream_type: str = "all", include_archived: b
         sort=sort,
         counts=Counter(_type_key(stream) for stream in everything if include_archived or not stream.is_archived),
         archived_count=sum(stream.is_archived for stream in everything), slots_used=len(everything),
-        total=len(everything), hidden_archived=len(matching) - len(shown),
+        total=len(everything), hidden_archived=len(matching) - len(shown), as_of=known.as_of, trouble=known.trouble,
     )
 
 
 def stream_get(*, server: Server, stream_id: str) -> Stream:
+    """One stream, asked of Postmark now (writers check the current state); the copy learns the answer."""
+    asked_at = timezone.now()
     try:
-        return _ask(server, lambda client: client.get_stream(stream_id))
+        stream = _ask(server, lambda client: client.get_stream(stream_id))
     except StreamNotFound:
+        last_known.take_one(server, stream_id, None, asked_at=asked_at)
         raise StreamGone(REFUSALS[ErrorCode.STREAM_NOT_FOUND][1]) from None
+    last_known.take_one(server, stream_id, stream, asked_at=asked_at)
+    return stream
+
+
+@dataclass(frozen=True)
+class KnownStream:
+    stream: Stream
+    as_of: datetime
+    trouble: PostmarkTrouble | None = None  # Postmark failed just now: this is its last answer
+
+
+def stream_read(*, server: Server, stream_id: str, refresh: bool = False) -> KnownStream:
+    """One stream for a page, from the server's copy (fresh, else asked for anew, else the last one with its
+    trouble). A stream the copy doesn't hold is asked of Postmark alone: it may be newer than the copy."""
+    known = _server_streams(server, refresh=refresh)
+    held = next((stream for stream in known.streams if stream.id == stream_id), None)
+    if held is not None:
+        return KnownStream(held, known.as_of, known.trouble)
+    if known.trouble is not None:
+        raise known.trouble
+    return KnownStream(stream_get(server=server, stream_id=stream_id), timezone.now())
 
 
 @dataclass
 class ServerSummary:
-    """One server on the team's overview: its streams' counts, or the trouble that kept them from us."""
+    """One server on the team's overview: its streams' counts, the trouble that kept them from us, or both
+    (Postmark failed and the counts come from its last answer)."""
 
     server: Server
     streams: ServerStreams | None = None
     trouble: PostmarkTrouble | None = None
+    as_of: datetime | None = None
 
 
 @dataclass
@@ -259,62 +386,90 @@ class TeamOverview:
     purging: list[tuple[Server, Stream]]
 
 
-def team_overview(*, team: Team, servers: Iterable[Server] | None = None) -> TeamOverview:
-    """Every server of the team with its counts: one Postmark call per server, made side by side."""
-    servers = list(team.servers.all() if servers is None else servers)
+_FANOUT: ThreadPoolExecutor | None = None
+_FANOUT_LOCK = threading.Lock()
 
-    def fetch(server: Server) -> list[Stream] | Exception:
+
+def _fanout() -> ThreadPoolExecutor:
+    """One pool per process for asking Postmark side by side: at most POSTMARK_CONCURRENCY calls at once."""
+    global _FANOUT
+    with _FANOUT_LOCK:
+        if _FANOUT is None:
+            workers = int(getattr(settings, "POSTMARK_CONCURRENCY", 32))
+            _FANOUT = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="postmark-fanout")
+        return _FANOUT
+
+
+def _list_or_error(server: Server) -> list[Stream] | Exception:
+    """Runs on a fan-out thread: Postmark only, no database."""
+    try:
+        return postmark_client_for(server).list_streams(include_archived=True)
+    except (TokenUnreadable, PostmarkError) as error:
+        return error
+
+
+def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known | Unknown]:
+    """Each server's streams: fresh copies cost nothing, every stale server is asked at once (one call per
+    server however many requests want it), and Postmark's failures fall back on the last copy."""
+    copies = last_known.load_many(servers)
+    known: dict[Any, Known | PostmarkTrouble] = {}
+    asking, waiting = [], []
+    for server in servers:
+        copy = copies.get(server.pk)
+        if not refresh and _is_fresh(copy):
+            known[server.pk] = Known(copy.streams, copy.fetched_at)
+        elif cache.add(_lock_key(server), 1, timeout=_wait_seconds() * 3):
+            asking.append((server, timezone.now(), _fanout().submit(_list_or_error, server)))
+        else:
+            waiting.append(server)
+    # Answers are taken in on this thread: everything touching the database stays here.
+    known.update(_fetched_many([(server, future.result(), asked_at) for server, asked_at, future in asking]))
+    for server in waiting:
         try:
-            return postmark_client_for(server).list_streams(include_archived=True)
-        except (TokenUnreadable, PostmarkError) as error:
-            return error
+            known[server.pk] = _awaited(server, copies.get(server.pk))
+        except PostmarkTrouble as trouble:
+            known[server.pk] = trouble
+    return {server.pk: _with_fallback(known[server.pk], copies.get(server.pk)) for server in servers}
 
-    # Postmark is asked from worker threads; everything touching the database stays on this one.
-    with ThreadPoolExecutor(max_workers=min(8, max(1, len(servers)))) as pool:
-        answers = list(pool.map(fetch, servers))
+
+def team_overview(*, team: Team, servers: Iterable[Server] | None = None, refresh: bool = False) -> TeamOverview:
+    """Every server of the team with its counts: from fresh copies, and every stale server asked at once."""
+    servers = list(team.servers.all() if servers is None else servers)
+    known = _known_for_each(servers, refresh=refresh)
     summaries, purging = [], []
-    for server, answer in zip(servers, answers, strict=True):
-        if isinstance(answer, Exception):
-            summaries.append(ServerSummary(server, trouble=_trouble(answer, server)))
+    for server in servers:
+        answer = known[server.pk]
+        if isinstance(answer, Unknown):
+            summaries.append(ServerSummary(server, trouble=answer.trouble))
             continue
-        server_note_token_accepted(server=server)
-        cache.set(_ids_key(server), sorted(stream.id for stream in answer), IDS_CACHE_SECONDS)
+        streams = answer.streams
         listing = ServerStreams(
-            server=server, streams=answer, counts=Counter(_type_key(s) for s in answer if not s.is_archived),
-            archived_count=sum(s.is_archived for s in answer), slots_used=len(answer), total=len(answer),
+            server=server, streams=streams, counts=Counter(_type_key(s) for s in streams if not s.is_archived),
+            archived_count=sum(s.is_archived for s in streams), slots_used=len(streams), total=len(streams),
+            as_of=answer.as_of, trouble=answer.trouble,
         )
-        summaries.append(ServerSummary(server, streams=listing))
-        purging.extend((server, stream) for stream in answer if stream.is_archived)
+        summaries.append(ServerSummary(server, streams=listing, trouble=answer.trouble, as_of=answer.as_of))
+        purging.extend((server, stream) for stream in streams if stream.is_archived)
     purging.sort(key=lambda pair: (purge_moment(pair[1]), pair[0].name, pair[1].id))
     return TeamOverview(summaries, purging)
-
-
-def _ids_key(server: Server) -> str:
-    return f"streams:ids:{server.pk}"
 
 
 def stream_ids_on_server(*, server: Server) -> list[str] | None:
     """The IDs in use on the server (archived included) for checking a new ID as someone types.
 
-    Kept for a minute so each keystroke does not ask Postmark; None when Postmark can't be asked, and the
-    check on submit (by Postmark itself) still has the last word.
+    From the last-known copy while it is fresh, so each keystroke does not ask Postmark; None when Postmark
+    can't be asked and there is no copy, and the check on submit (by Postmark itself) still has the last word.
     """
-    ids = cache.get(_ids_key(server))
-    if ids is None:
-        try:
-            ids = sorted(stream.id for stream in _server_streams(server))
-        except PostmarkTrouble:
-            return None
-    return ids
+    try:
+        known = _server_streams(server)
+    except PostmarkTrouble:
+        return None
+    return sorted(stream.id for stream in known.streams)
 
 
 def stream_history(*, team: Team, server: Server, stream_id: str, limit: int = 50) -> list[AuditEvent]:
     events = AuditEvent.objects.for_team(team).filter(target_type="stream", target_id=stream_target(server, stream_id))
     return list(events[:limit])
-
-
-def stream_target(server: Server, stream_id: str) -> str:
-    return f"{server.pk}/{stream_id}"
 
 
 def stream_can_be_archived(stream: Stream) -> tuple[bool, str]:
@@ -394,14 +549,23 @@ def _failed(event: dict[str, Any], trouble: PostmarkTrouble, server: Server, *, 
     return trouble
 
 
-def _write(server: Server, event: dict[str, Any], call: Callable[[Any], _T], *, writes: bool = True) -> _T:
+def _write(server: Server, event: dict[str, Any], call: Callable[[Any], _T], *, stream_id: str,
+           writes: bool = True) -> _T:
+    """Make one call for a writer. A change Postmark made (or may have made) reaches the copy at once, so it
+    is never mistaken for a change made outside the dashboard."""
+    asked_at = timezone.now()
     try:
         answer = _ask(server, call)
     except PostmarkTrouble as trouble:
+        if writes and trouble.maybe_done:
+            last_known.take_write(server, stream_id, None)
         raise _failed(event, trouble, server, writes=writes) from None
     except PostmarkError as error:
         raise _refused(event, error) from None
-    cache.delete(_ids_key(server))
+    if writes:
+        last_known.take_write(server, stream_id, answer)
+    elif isinstance(answer, Stream):
+        last_known.take_one(server, stream_id, answer, asked_at=asked_at)
     return answer
 
 
@@ -418,7 +582,7 @@ def stream_create(*, actor: User, team: Team, server: Server, stream_id: str, na
         raise _denied(event, "Creating a stream")
     stream = _write(server, event, lambda client: client.create_stream(
         id=stream_id, name=name, stream_type=stream_type, description=description or None,
-        unsubscribe_handling=handling))
+        unsubscribe_handling=handling), stream_id=stream_id)
     audit.record(**event, outcome=Outcome.SUCCESS)
     return stream
 
@@ -432,7 +596,7 @@ def stream_edit(*, actor: User, team: Team, server: Server, stream_id: str, seen
     event = _event("stream.edit", actor=actor, team=team, role=role, server=server, stream_id=stream_id)
     if not role.at_least(Role.EDITOR):
         raise _denied(event, "Editing a stream")
-    current = _write(server, event, lambda client: client.get_stream(stream_id), writes=False)
+    current = _write(server, event, lambda client: client.get_stream(stream_id), stream_id=stream_id, writes=False)
     now = _editable(current)
     if seen is None or now != seen:
         changed = {key: (seen.get(key) if seen else None, now[key]) for key in EDITABLE_FIELDS
@@ -448,7 +612,7 @@ def stream_edit(*, actor: User, team: Team, server: Server, stream_id: str, seen
     event["changes"] = changes
     edits: dict[str, Any] = {"name": UNSET, "description": UNSET, "unsubscribe_handling": UNSET}
     edits.update({key: value for key, (_, value) in changes.items()})
-    stream = _write(server, event, lambda client: client.edit_stream(stream_id, **edits))
+    stream = _write(server, event, lambda client: client.edit_stream(stream_id, **edits), stream_id=stream_id)
     audit.record(**event, outcome=Outcome.SUCCESS)
     return stream
 
@@ -465,7 +629,7 @@ def stream_archive(*, actor: User, team: Team, server: Server, stream_id: str, c
     if stream_id in STREAMS_THAT_CANNOT_BE_ARCHIVED:
         audit.record(**event, outcome=Outcome.REFUSED, detail="A default stream that Postmark never archives.")
         raise ServiceError(STREAMS_THAT_CANNOT_BE_ARCHIVED[stream_id])
-    result = _write(server, event, lambda client: client.archive_stream(stream_id))
+    result = _write(server, event, lambda client: client.archive_stream(stream_id), stream_id=stream_id)
     event["changes"]["purge_date"] = [None, result.expected_purge_date.isoformat()]
     audit.record(**event, outcome=Outcome.SUCCESS)
     return result
@@ -479,7 +643,7 @@ def stream_restore(*, actor: User, team: Team, server: Server, stream_id: str) -
     if not role.at_least(Role.EDITOR):
         raise _denied(event, "Restoring a stream")
     try:
-        stream = _write(server, event, lambda client: client.unarchive_stream(stream_id))
+        stream = _write(server, event, lambda client: client.unarchive_stream(stream_id), stream_id=stream_id)
     except (StreamGone, ServiceError) as refusal:
         if isinstance(refusal, PostmarkTrouble):
             raise

@@ -357,7 +357,7 @@ def _redact(text: str, token: str) -> str:
 
 _POOLS: dict[str, httpx.Client] = {}
 _POOLS_LOCK = threading.Lock()
-_SANDBOX_WORKERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="postmark-sandbox")
+_SANDBOX_WORKERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="postmark-sandbox")
 
 
 class _InProcessSandboxTransport(httpx.BaseTransport):
@@ -398,10 +398,12 @@ def _pooled_client(base_url: str) -> httpx.Client:
         client = _POOLS.get(base_url)
         if client is None:
             in_process = base_url == SANDBOX_URL
+            # As many connections as the dashboard makes calls at once, so none waits for the pool.
+            concurrency = int(getattr(settings, "POSTMARK_CONCURRENCY", 32))
             client = httpx.Client(
                 timeout=_configured_timeout(),
                 limits=httpx.Limits(
-                    max_connections=20, max_keepalive_connections=10, keepalive_expiry=30
+                    max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=30
                 ),
                 transport=_InProcessSandboxTransport() if in_process else None,
                 # Environment proxies would otherwise override the in-process transport.

@@ -59,6 +59,28 @@ def local_date(value: datetime | date | None) -> str:
 
 
 @register.filter
+def clock_time(value: datetime | None) -> str:
+    """`17:53:08 CET`: the time of day of a recent moment, to the second, in the active time zone."""
+    if not isinstance(value, datetime):
+        return ""
+    moment = _local(value)
+    return f"{format_date(moment, 'H:i:s')} {zone_label(moment)}"
+
+
+@register.filter
+def age_in_words(value: datetime | None) -> str:
+    """`20 seconds ago`, `7 minutes ago`, `3 hours ago`: how long ago a recent moment was."""
+    if not isinstance(value, datetime):
+        return ""
+    seconds = max(0, int((timezone.now() - value).total_seconds()))
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "just now" if seconds < 2 else f"{seconds} seconds ago"
+
+
+@register.filter
 def local_time_tag(value: datetime | None) -> str:
     """`local_time` inside `<time datetime="…Z">`, the machine-readable moment in UTC."""
     if value is None or value == "":

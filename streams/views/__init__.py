@@ -1,5 +1,7 @@
 """The stream pages' views: thin, one URL per action. Shared here: finding the server, and Postmark trouble."""
 
+from datetime import datetime
+
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
@@ -20,6 +22,21 @@ def can_admin(request: HttpRequest) -> bool:
     return request.membership.role_enum.at_least(Role.ADMIN)
 
 
-def trouble_context(request: HttpRequest, trouble: PostmarkTrouble | None, server: Server | None = None) -> dict:
-    """What `components/postmark_trouble.html` needs to show a banner and who can fix it."""
-    return {"trouble": trouble, "trouble_server": server, "can_admin": can_admin(request)}
+def trouble_context(request: HttpRequest, trouble: PostmarkTrouble | None, server: Server | None = None, *,
+                    as_of: datetime | None = None) -> dict:
+    """What `components/postmark_trouble.html` and `components/as_of.html` need: the banner, who can fix it,
+    and how old the streams shown are (`as_of`), with a link that asks Postmark now."""
+    return {"trouble": trouble, "trouble_server": server, "can_admin": can_admin(request),
+            "as_of": as_of, "stale": trouble is not None and as_of is not None,
+            "stale_as_of": as_of if trouble is not None else None, "refresh_url": refresh_url(request)}
+
+
+def refresh_url(request: HttpRequest) -> str:
+    """This page's address with `refresh=1`, which asks Postmark instead of using the last-known copy."""
+    query = request.GET.copy()
+    query["refresh"] = "1"
+    return f"{request.path}?{query.urlencode()}"
+
+
+def wants_refresh(request: HttpRequest) -> bool:
+    return request.GET.get("refresh") == "1"

@@ -37,9 +37,10 @@ from streams.services import (
     stream_can_be_archived,
     stream_get,
     stream_history,
+    stream_read,
     stream_restore,
 )
-from streams.views import can_edit, server_of, trouble_context
+from streams.views import can_edit, server_of, trouble_context, wants_refresh
 
 Outcome = AuditEvent.Outcome
 
@@ -140,9 +141,10 @@ def _gone_page(request: HttpRequest, server: Server, stream_id: str, *, status: 
 @require_http_methods(["GET"])
 def stream_detail(request: HttpRequest, server_id, stream_id: str) -> HttpResponse:
     server = server_of(request, server_id)
-    stream, trouble = None, None
+    stream, trouble, as_of = None, None, None
     try:
-        stream = stream_get(server=server, stream_id=stream_id)
+        known = stream_read(server=server, stream_id=stream_id, refresh=wants_refresh(request))
+        stream, trouble, as_of = known.stream, known.trouble, known.as_of
     except StreamGone:
         return _gone_page(request, server, stream_id)
     except PostmarkTrouble as error:
@@ -155,7 +157,7 @@ def stream_detail(request: HttpRequest, server_id, stream_id: str) -> HttpRespon
         "can_edit": can_edit(request), "can_archive": can_archive, "cannot_archive_reason": cannot_archive_reason,
         "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
         "history": _history(request, server, stream_id),
-        **trouble_context(request, trouble, server),
+        **trouble_context(request, trouble, server, as_of=as_of),
     })
 
 

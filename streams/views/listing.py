@@ -13,7 +13,7 @@ from django_htmx.http import push_url
 from dashboard.access import team_required
 from dashboard.models import Role
 from streams.services import SORTS, TYPE_FILTERS, PostmarkTrouble, stream_list
-from streams.views import can_edit, server_of, trouble_context
+from streams.views import can_edit, server_of, trouble_context, wants_refresh
 
 TYPE_LABELS = {"all": "All", "transactional": "Transactional", "broadcasts": "Broadcasts", "inbound": "Inbound"}
 SORT_LABELS = {"name": "Name", "type": "Type", "created": "Created"}
@@ -53,7 +53,8 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     wanted = _wanted(request.GET)
     listing, trouble = None, None
     try:
-        listing = stream_list(server=server, **wanted)
+        listing = stream_list(server=server, **wanted, refresh=wants_refresh(request))
+        trouble = listing.trouble  # Postmark failed just now: the rows are its last answer
     except PostmarkTrouble as error:
         trouble = error
     counts = listing.counts if listing else {}
@@ -70,7 +71,7 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
         "sort_links": {key: _query(wanted, sort=key) for key in SORT_LABELS},
         "clear_search": _query(wanted, search=""),
         "show_archived": _query(wanted, include_archived=True),
-        **trouble_context(request, trouble, server),
+        **trouble_context(request, trouble, server, as_of=listing.as_of if listing else None),
     }
     # htmx asks for the whole page when it restores a history entry it no longer holds.
     partial = request.htmx and not request.htmx.history_restore_request

@@ -8,14 +8,15 @@ from dashboard.access import team_required
 from dashboard.models import Role
 from dashboard.services.servers import TOKEN_UNREADABLE
 from streams.services import team_overview as overview_of
-from streams.views import can_admin, can_edit
+from streams.views import can_admin, can_edit, refresh_url, wants_refresh
 
 
 @team_required(role=Role.VIEWER)
 @require_http_methods(["GET"])
 def team_overview(request: HttpRequest) -> HttpResponse:
-    # One Postmark call per server, side by side; a server Postmark won't answer for carries its trouble.
-    overview = overview_of(team=request.team)
+    # Fresh copies cost nothing and every stale server is asked at once; a server Postmark won't answer for
+    # carries its trouble, with its last copy when there is one.
+    overview = overview_of(team=request.team, refresh=wants_refresh(request))
     for summary in overview.servers:
         # The overview already tried the token: no second decryption just to say it can't be read.
         summary.token_unreadable = summary.trouble is not None and summary.trouble.kind == "token_unreadable"
@@ -27,4 +28,7 @@ def team_overview(request: HttpRequest) -> HttpResponse:
         "token_unreadable": TOKEN_UNREADABLE,
         "can_admin": can_admin(request),
         "can_edit": can_edit(request),
+        "refresh_url": refresh_url(request),
+        # The oldest answer on the page: what "as of" means for the page as a whole.
+        "as_of": min((summary.as_of for summary in overview.servers if summary.as_of), default=None),
     })

@@ -139,7 +139,8 @@ def test_the_archive_page_runs_a_bounded_number_of_queries(client_as, editor, se
     browser = client_as(editor)
     browser.get(url(server_a))
 
-    with django_assert_max_num_queries(5):
+    # The page asks Postmark for the stream as it is now, and the copy learns the answer (3 of these).
+    with django_assert_max_num_queries(8):
         assert browser.get(url(server_a)).status_code == 200
 
 
