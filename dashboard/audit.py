@@ -2,8 +2,10 @@
 
 It owns the registry of action names, the request's context (IP, user agent, request id, set by
 `AuditContextMiddleware`) and the rule that refused, failed and denied attempts survive a rollback
-of the transaction they were made in. It never records a secret: callers pass last-four values only,
-and `record` refuses a change whose value looks like a whole Postmark token.
+of the transaction they were made in. It never records a secret: callers pass last-four values only, and
+`record` refuses an event holding a server token this installation keeps (found by its keyed fingerprint), the
+token the calling service has in hand (`secret=`), or an unmasked value in a field named for a secret. Text
+that merely looks like a token (any UUID) is ordinary text.
 
 It also owns the log's tamper evidence. Each team's entries form a hash chain (entries without a team form
 one more): entry N holds its number `chain_seq`, the hash of entry N-1 and its own hash over all of its
@@ -29,10 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
-from dashboard.models import AuditChainHead, AuditEvent, Role, Team, User
+from dashboard import token_crypto
+from dashboard.models import AuditChainHead, AuditEvent, Role, Server, Team, User
 
 Outcome = AuditEvent.Outcome
 
@@ -74,8 +78,13 @@ ACTIONS: dict[str, str] = {
     "audit.prune": "pruned the audit log",
 }
 
-# A Postmark server token is a UUID; nothing shaped like one may reach the log.
-_TOKEN_SHAPE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Postmark server tokens are UUIDs: only text of this shape can be one we keep, so only it is looked up.
+_TOKEN_SHAPE = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+# A change whose name says it holds a secret may show only a masked value: "••••" and the last four characters.
+_SECRET_FIELD = re.compile(r"token|password|secret", re.IGNORECASE)
+_MASKED = re.compile(r"••••[^•]{0,4}")
+# Shorter than any credential Postmark issues; as a needle it would match ordinary words.
+_SHORTEST_SECRET = 8
 _REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -136,12 +145,62 @@ def _in_real_transaction(using: str) -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in blocks)
 
 
-def _check_no_secret(changes: Mapping[str, Any], detail: str, target_label: str) -> None:
-    text = repr(dict(changes)) + detail + target_label
-    if _TOKEN_SHAPE.search(text):
-        raise ValueError("An audit event must not hold a server token; record its last four characters.")
+class SecretInEvent(ValueError):
+    """An event would have held a secret; nothing was written. Record the last four characters instead."""
 
 
+@sensitive_variables()
+def _check_no_secret(changes: Mapping[str, Any], texts: Iterable[str], secret: str) -> None:
+    for name, values in changes.items():
+        if _SECRET_FIELD.search(name) and any(value not in (None, "") and not _MASKED.fullmatch(str(value))
+                                              for value in values):
+            raise SecretInEvent(f"The audit field '{name}' may hold only a masked value such as ••••1a2b.")
+    text = "\n".join([*texts, *_texts_of(changes)])
+    if _holds(text, secret) or _holds_a_kept_token(text):
+        raise SecretInEvent("An audit event must not hold a server token; record its last four characters.")
+
+
+def _texts_of(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts_of(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts_of(item)
+    elif value is not None:
+        yield str(value)
+
+
+@sensitive_variables()
+def _holds(text: str, secret: str) -> bool:
+    """Whether `text` holds `secret`, in any case, with or without its hyphens (as a token is often pasted)."""
+    needle = (secret or "").strip().lower().replace("-", "")
+    return len(needle) >= _SHORTEST_SECRET and needle in text.lower().replace("-", "")
+
+
+@sensitive_variables()
+def _holds_a_kept_token(text: str) -> bool:
+    """Whether `text` holds the token of any connected server, compared by keyed fingerprint, never decrypted."""
+    shapes = {match.group() for match in _TOKEN_SHAPE.finditer(text)}
+    if not shapes:
+        return False
+    candidates = shapes | {_hyphenated(shape.lower()) for shape in shapes}
+    ring = token_crypto.key_ring()
+    matches = Q()
+    for candidate in candidates:
+        for key_id, print_ in token_crypto.fingerprints(candidate, ring=ring).items():
+            matches |= Q(token_key_id=key_id, token_fingerprint=print_)
+    return Server.objects.filter(matches).exists()
+
+
+def _hyphenated(shape: str) -> str:
+    plain = shape.replace("-", "")
+    return f"{plain[:8]}-{plain[8:12]}-{plain[12:16]}-{plain[16:20]}-{plain[20:]}"
+
+
+# An event refused for holding a secret must not show it again in an error report.
+@sensitive_variables()
 def record(
     *,
     action: str,
@@ -155,11 +214,14 @@ def record(
     target_label: str = "",
     changes: Mapping[str, list[Any] | tuple[Any, Any]] | None = None,
     detail: str = "",
+    secret: str = "",
 ) -> AuditEvent:
-    """Write one audit event. `changes` maps a field to its [old, new] values, in readable words."""
+    """Write one audit event. `changes` maps a field to its [old, new] values, in readable words.
+
+    `secret` is a token the caller has in hand and may not have stored yet: the event must not hold it."""
     fields = _entry_fields(action=action, actor=actor, team=team, outcome=outcome, role=role,
                            actor_label=actor_label, target_type=target_type, target_id=target_id,
-                           target_label=target_label, changes=changes, detail=detail)
+                           target_label=target_label, changes=changes, detail=detail, secret=secret)
     if fields["outcome"] == Outcome.SUCCESS or not _in_real_transaction(DEFAULT_DB_ALIAS):
         return _append(fields)
     # An attempt that did not succeed must outlive a rollback: it is written after the commit or, if
@@ -195,6 +257,7 @@ def record_many(entries: Iterable[Mapping[str, Any]], *, batch_size: int = 1000)
     return written
 
 
+@sensitive_variables()
 def _entry_fields(
     *,
     action: str,
@@ -209,19 +272,21 @@ def _entry_fields(
     changes: Mapping[str, list[Any] | tuple[Any, Any]] | None = None,
     detail: str = "",
     occurred_at: datetime | None = None,
+    secret: str = "",
 ) -> dict[str, Any]:
     if action not in ACTIONS:
         raise ValueError(f"'{action}' is not a registered audit action.")
     outcome = Outcome(outcome)
     changes = {name: [values[0], values[1]] for name, values in (changes or {}).items()}
-    _check_no_secret(changes, detail, target_label)
+    actor_label = (actor.email if actor else actor_label)[:254]
+    _check_no_secret(changes, (actor_label, target_label, detail), secret)
     ctx = current_context()
     return {
         "occurred_at": occurred_at or timezone.now(),
         "team_id": team.pk if team else None,
         "team_label": team.name if team else "",
         "actor_id": actor.pk if actor else None,
-        "actor_label": (actor.email if actor else actor_label)[:254],
+        "actor_label": actor_label,
         "actor_role": Role(role).value if role else "",
         "ip": ctx.ip if ctx else None,
         "user_agent": ctx.user_agent if ctx else "",

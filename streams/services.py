@@ -62,7 +62,7 @@ STREAMS_THAT_CANNOT_BE_ARCHIVED = {
 }
 TYPE_FILTERS = ("all", "transactional", "broadcasts", "inbound")
 SORTS = ("name", "type", "created")
-# A Postmark server token (a UUID), the shape the audit log refuses to hold.
+# A Postmark server token is a UUID: one pasted into a stream's details would be shown to everyone in Postmark.
 _TOKEN_SHAPE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 # What each of Postmark's codes means to a person, and which form field it belongs to (None: the whole form).

@@ -45,10 +45,22 @@ def audit_context():
         yield context
 
 
+class ListeningSandbox(Sandbox):
+    """The sandbox, noting each request that reaches it as "METHOD /path", so a test can say what Postmark saw."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.received: list[str] = []
+
+    def __call__(self, environ, start_response):
+        self.received.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        return super().__call__(environ, start_response)
+
+
 @pytest.fixture
 def sandbox():
     """A fresh Sandbox installed as the process-wide one for this test; the previous one comes back after."""
-    fresh = Sandbox()
+    fresh = ListeningSandbox()
     previous = install(fresh)
     try:
         yield fresh

@@ -6,8 +6,10 @@ the mapping of Postmark's refusals onto a small error hierarchy a view can act o
 connection pools, and the in-process transport that routes `SANDBOX_URL` to the local sandbox.
 This is the only application module that imports httpx.
 
-It must never log, repr or put into an exception a server token, and never retry a write
-(POST or PATCH): a retried create or archive could act twice on a server people depend on.
+It must never log, repr or put into an exception a server token, never retry a write
+(POST or PATCH): a retried create or archive could act twice on a server people depend on, and
+never send a path with a segment that is empty, '.' or '..' or holds a character other than
+letters, digits, '-', '_', '.' and '~': every path is built by `_path`, which refuses one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import enum
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +27,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -46,6 +48,7 @@ __all__ = [
     "StreamNotFound",
     "StreamType",
     "TokenRejected",
+    "UnsafePathSegment",
     "UnsubscribeHandling",
     "Unset",
     "ValidationRefused",
@@ -444,8 +447,32 @@ def _wire_value(enum_type: type[_E], value: _E | str) -> str:
         return value if isinstance(value, str) else str(value)
 
 
-def _stream_path(stream_id: str, action: str = "") -> str:
-    return f"/message-streams/{quote(stream_id, safe='')}{action}"
+# RFC 3986's unreserved characters: a segment of only these goes as it is, with nothing to quote or decode.
+_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+class UnsafePathSegment(ValueError):
+    """A path segment the client will not send: httpx or Postmark could read the path as another endpoint's."""
+
+
+def _path(*segments: str) -> str:
+    """A request's path from its segments; refuses, before anything is sent, one that is not a plain segment."""
+    for position, segment in enumerate(segments, start=1):
+        if not isinstance(segment, str) or not segment:
+            why = "is empty"
+        elif segment in {".", ".."}:
+            why = f"is '{segment}', which would take the request to another endpoint"
+        elif not _SEGMENT.fullmatch(segment):
+            why = "holds a character other than letters, digits, '-', '_', '.' and '~'"
+        else:
+            continue
+        raise UnsafePathSegment(f"Nothing was sent to Postmark: segment {position} of the path {why}.")
+    return "/" + "/".join(segments)
+
+
+def _sent_path(request: httpx.Request) -> str:
+    """The path as the request carried it, after httpx's normalisation, without the query."""
+    return request.url.raw_path.partition(b"?")[0].decode("ascii")
 
 
 class PostmarkClient:
@@ -509,10 +536,10 @@ class PostmarkClient:
             "MessageStreamType": wanted,
             "IncludeArchivedStreams": "true" if include_archived else "false",
         }
-        return self._call("GET", "/message-streams", _parse_stream_list, params=params)
+        return self._call("GET", _path("message-streams"), _parse_stream_list, params=params)
 
     def get_stream(self, stream_id: str) -> Stream:
-        return self._call("GET", _stream_path(stream_id), _parse_stream)
+        return self._call("GET", _path("message-streams", stream_id), _parse_stream)
 
     def create_stream(
         self,
@@ -534,7 +561,7 @@ class PostmarkClient:
             body["SubscriptionManagementConfiguration"] = {
                 "UnsubscribeHandlingType": _wire_value(UnsubscribeHandling, unsubscribe_handling)
             }
-        return self._call("POST", "/message-streams", _parse_stream, body=body)
+        return self._call("POST", _path("message-streams"), _parse_stream, body=body)
 
     def edit_stream(
         self,
@@ -555,14 +582,13 @@ class PostmarkClient:
             }
         if not body:
             raise ValueError("edit_stream needs a name, description or unsubscribe_handling.")
-        return self._call("PATCH", _stream_path(stream_id), _parse_stream, body=body)
+        return self._call("PATCH", _path("message-streams", stream_id), _parse_stream, body=body)
 
     def archive_stream(self, stream_id: str) -> ArchiveResult:
-        path = _stream_path(stream_id, "/archive")
-        return self._call("POST", path, _parse_archive_result, body={})
+        return self._call("POST", _path("message-streams", stream_id, "archive"), _parse_archive_result, body={})
 
     def unarchive_stream(self, stream_id: str) -> Stream:
-        return self._call("POST", _stream_path(stream_id, "/unarchive"), _parse_stream, body={})
+        return self._call("POST", _path("message-streams", stream_id, "unarchive"), _parse_stream, body={})
 
     # --- One conversation ---
 
@@ -602,18 +628,19 @@ class PostmarkClient:
             content = json.dumps(body).encode()
         attempts_allowed = 1 + self._retries if method == "GET" else 1
         started = time.monotonic()
-        attempt, response, failure = 0, None, None
+        attempt, sent, response, failure = 0, None, None, None
         while attempt < attempts_allowed:
             if attempt:
                 self._pause(attempt)
             attempt += 1
-            response, failure = self._send_once(method, path, params, content, headers)
+            sent, response, failure = self._send_once(method, path, params, content, headers)
             if not _worth_retrying(response, failure):
                 break
         outcome = response.status_code if response is not None else type(failure).__name__
         elapsed_ms = round((time.monotonic() - started) * 1000)
+        # What went on the wire, not what we meant to send: they differ if httpx rewrote the path.
         logger.info(
-            "Postmark %s %s -> %s, %d attempt(s), %d ms", method, path, outcome, attempt, elapsed_ms
+            "Postmark %s %s -> %s, %d attempt(s), %d ms", method, _sent_path(sent), outcome, attempt, elapsed_ms
         )
         if failure is not None:
             raise _unreachable(failure, self._timeout, self._token) from None
@@ -627,20 +654,21 @@ class PostmarkClient:
         params: dict[str, str] | None,
         content: bytes | None,
         headers: dict[str, str],
-    ) -> tuple[httpx.Response | None, httpx.HTTPError | None]:
+    ) -> tuple[httpx.Request, httpx.Response | None, httpx.HTTPError | None]:
         http = self._own_http or _pooled_client(self._base_url)
+        request = http.build_request(
+            method,
+            self._base_url + path,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self._timeout,
+        )
         try:
-            response = http.request(
-                method,
-                self._base_url + path,
-                params=params,
-                content=content,
-                headers=headers,
-                timeout=self._timeout,
-            )
+            response = http.send(request)
         except httpx.HTTPError as failure:
-            return None, failure
-        return response, None
+            return request, None, failure
+        return request, response, None
 
     def _pause(self, attempt: int) -> None:
         delay = self._backoff * 2 ** (attempt - 1)

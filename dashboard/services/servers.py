@@ -132,9 +132,10 @@ def _store_token(server: Server, token: str) -> None:
     server.token_checked_at = timezone.now()
 
 
-def _refusal(error: ServiceError, **event) -> ServiceError:
+@sensitive_variables("secret")
+def _refusal(error: ServiceError, *, secret: str = "", **event) -> ServiceError:
     failed = isinstance(error, _PostmarkDidNotAnswer)
-    audit.record(**event, outcome=Outcome.FAILED if failed else Outcome.REFUSED, detail=error.message)
+    audit.record(**event, outcome=Outcome.FAILED if failed else Outcome.REFUSED, detail=error.message, secret=secret)
     return error
 
 
@@ -160,7 +161,7 @@ def server_connect(*, actor: User, team: Team, name: str, token: str, sandbox: b
             raise ServiceError(f"This token belongs to Postmark server {server_id}, which {team.name} has "
                                f"already connected as “{same_server.name}”.", field="token")
     except ServiceError as error:
-        raise _refusal(error, **event) from None
+        raise _refusal(error, secret=token, **event) from None
     server = Server(id=uuid.uuid4(), team=team, name=name, postmark_server_id=server_id, is_sandbox=sandbox,
                     connected_by=actor)
     _store_token(server, token)
@@ -168,7 +169,7 @@ def server_connect(*, actor: User, team: Team, name: str, token: str, sandbox: b
         server.save(force_insert=True)
         event.update(target_id=server.pk, changes={
             "name": [None, name], "Postmark server ID": [None, server_id], **event["changes"]})
-        audit.record(**event)
+        audit.record(**event, secret=token)
     logger.info("Server %s connected to team %s (token ••••%s)", server.pk, team.pk, server.token_last4)
     return server
 
@@ -193,14 +194,14 @@ def server_replace_token(*, actor: User, team: Team, server: Server, token: str)
                                f"“{server.name}” ({server.postmark_server_id}). Connect it as a new server instead.",
                                field="token")
     except ServiceError as error:
-        raise _refusal(error, **event) from None
+        raise _refusal(error, secret=token, **event) from None
     _store_token(server, token)
     server.postmark_server_id = server.postmark_server_id or server_id
     server.token_rejected_at = None
     with audit.atomic():
         server.save(update_fields=["token_ciphertext", "token_key_id", "token_fingerprint", "token_last4",
                                    "token_checked_at", "token_rejected_at", "postmark_server_id"])
-        audit.record(**event)
+        audit.record(**event, secret=token)
     return server
 
 

@@ -142,7 +142,7 @@ def member_leave(*, actor: User, team: Team) -> None:
 def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: Role | str, path: str,
                          action: str = "access.denied") -> None:
     """A member asked for something their role does not allow; `action` names the attempt when it is one."""
-    # A server's id is a UUID, shaped like a token, which the log refuses in a label; the id keeps the whole path.
+    # A server's id means nothing to a reader of the log; the target id keeps the whole path.
     label = _UUID.sub("…", path)[:200]
     audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.DENIED,
                  target_type="page", target_id=path[:100], target_label=label,

@@ -1,16 +1,23 @@
 """The audit log's core: one writer, append-only, request context, and attempts that outlive a rollback."""
 
+import json
+
 import pytest
 from django.db import transaction
 from django.test import RequestFactory, override_settings
+from django.views.debug import ExceptionReporter
 
 from dashboard import audit
 from dashboard.middleware import client_ip
 from dashboard.models import AuditEvent, Membership, Role, User
 from dashboard.services import ServiceError
 from dashboard.services.teams import member_set_role, team_create
+from tests.conftest import TOKEN_A
 
 pytestmark = pytest.mark.django_db
+
+# Shaped like a server token, but no server here holds it: as an e-mail address or a name, it is ordinary text.
+UNKNOWN_UUID = "d35b732e-0000-4000-8000-000000000000"
 
 
 def test_an_event_records_who_did_what_where_and_from_which_request(owner, team_a):
@@ -33,13 +40,58 @@ def test_only_registered_actions_can_be_recorded(owner, team_a):
     assert not AuditEvent.objects.filter(action="stream.explode").exists()
 
 
-@pytest.mark.parametrize("where", ["changes", "detail", "target_label"])
-def test_a_whole_server_token_is_refused_anywhere_in_an_event(owner, team_a, where):
-    token = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
-    values = {"changes": {"token": [None, token]}, "detail": f"token {token}", "target_label": token}
-    with pytest.raises(ValueError, match="must not hold a server token"):
-        audit.record(action="server.connect", actor=owner, team=team_a, **{where: values[where]})
+WHERE_TEXT_GOES = ["changes", "detail", "target_label", "actor_label"]
+
+
+def _event_holding(text: str, where: str):
+    return {"changes": {"name": [None, text]}, "detail": f"Said: {text}", "target_label": text,
+            "actor_label": text}[where]
+
+
+@pytest.mark.parametrize("where", WHERE_TEXT_GOES)
+@pytest.mark.parametrize("form", [str, str.upper, lambda token: token.replace("-", "")],
+                         ids=["as-is", "upper-case", "without-hyphens"])
+def test_the_token_of_a_connected_server_is_refused_anywhere_in_an_event(server_a, where, form):
+    text = f"mail-{form(TOKEN_A)}@example.com"
+    with pytest.raises(audit.SecretInEvent, match="must not hold a server token"):
+        audit.record(action="auth.login.failure", actor=None, team=None, outcome="refused",
+                     **{where: _event_holding(text, where)})
+    assert not AuditEvent.objects.filter(action="auth.login.failure").exists()
+
+
+def test_a_token_the_service_holds_but_has_not_stored_is_refused(owner, team_a):
+    with pytest.raises(audit.SecretInEvent, match="must not hold a server token"):
+        audit.record(action="server.connect", actor=owner, team=team_a, outcome="refused", secret=UNKNOWN_UUID,
+                     detail=f"Postmark did not accept {UNKNOWN_UUID.upper()}.")
     assert not AuditEvent.objects.filter(action="server.connect").exists()
+
+
+def test_an_event_refused_for_a_token_does_not_show_it_in_the_error_report(owner, team_a, rf):
+    with pytest.raises(audit.SecretInEvent) as refused:
+        audit.record(action="server.connect", actor=owner, team=team_a, outcome="refused", secret=UNKNOWN_UUID,
+                     detail=f"Postmark did not accept {UNKNOWN_UUID}.")
+
+    report = ExceptionReporter(rf.get("/"), refused.type, refused.value, refused.tb)
+    assert "_check_no_secret" in report.get_traceback_text()
+    assert UNKNOWN_UUID not in report.get_traceback_text()
+    assert UNKNOWN_UUID not in report.get_traceback_html()
+
+
+@pytest.mark.parametrize("name", ["token", "Server token", "password", "client_secret"])
+def test_a_field_named_for_a_secret_holds_only_a_masked_value(owner, team_a, name):
+    with pytest.raises(audit.SecretInEvent, match="may hold only a masked value"):
+        audit.record(action="server.connect", actor=owner, team=team_a, changes={name: [None, "hunter2-abcd"]})
+    audit.record(action="server.connect", actor=owner, team=team_a, changes={name: ["••••9f0e", "••••abcd"]})
+    assert AuditEvent.objects.get(action="server.connect").changes == {name: ["••••9f0e", "••••abcd"]}
+
+
+@pytest.mark.parametrize("where", WHERE_TEXT_GOES)
+def test_a_uuid_that_is_no_token_of_ours_is_recorded_like_any_text(server_a, where):
+    text = f"{UNKNOWN_UUID}@example.com"
+    event = audit.record(action="auth.login.failure", actor=None, team=None, outcome="refused",
+                         **{where: _event_holding(text, where)})
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert text in json.dumps([stored.changes, stored.detail, stored.target_label, stored.actor_label])
 
 
 def test_an_event_cannot_be_changed_or_deleted_once_written(owner, team_a):

@@ -66,6 +66,16 @@ def test_an_invitation_is_e_mailed_with_a_link_and_recorded(admin, team_a, invit
     assert event.changes == {"role": [None, "Editor"]}
 
 
+def test_an_address_holding_a_uuid_is_invited_and_recorded_like_any_other(admin, team_a, invite):
+    address = "d35b732e-0000-4000-8000-000000000000@example.com"
+
+    invite(admin, email=address, role="viewer")
+
+    assert mail.outbox[0].to == [address]
+    event = AuditEvent.objects.get(action="member.invite")
+    assert (event.outcome, event.target_label) == ("success", address)
+
+
 def test_the_token_has_at_least_128_random_bits_and_only_its_digest_is_stored(admin, team_a, invite):
     token = token_of(invite(admin))
 

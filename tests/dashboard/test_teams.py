@@ -37,6 +37,18 @@ def test_creating_a_team_makes_the_creator_its_owner_and_records_it(client_as, u
     assert (event.ip, event.user_agent) == ("127.0.0.1", "Firefox on a laptop")
 
 
+def test_a_team_named_with_a_uuid_is_created_and_recorded(client_as, user):
+    name = "Ops d35b732e-0000-4000-8000-000000000000"
+
+    response = client_as(user).post(reverse("team_list"), {"name": name})
+
+    team = Team.objects.get(name=name)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("team_home", args=[team.slug])
+    event = AuditEvent.objects.get(action="team.create")
+    assert (event.team_label, event.target_label, event.changes) == (name, name, {"name": [None, name]})
+
+
 def test_the_new_team_greets_its_owner_with_what_to_do_next(client_as, user):
     response = client_as(user).post(reverse("team_list"), {"name": "Initech"}, follow=True)
     page = response.content.decode()

@@ -28,6 +28,7 @@ from dashboard.postmark.client import (
     StreamNotFound,
     StreamType,
     TokenRejected,
+    UnsafePathSegment,
     UnsubscribeHandling,
     ValidationRefused,
     close_pools,
@@ -454,12 +455,51 @@ def test_listing_sends_the_filters_exactly_as_documented(options, query):
     assert fake.requests[0].url.query.decode() == query
 
 
-def test_a_stream_id_is_quoted_into_the_path():
+STREAM_CALLS = {
+    "get": lambda client, stream_id: client.get_stream(stream_id),
+    "edit": lambda client, stream_id: client.edit_stream(stream_id, name="Billing"),
+    "archive": lambda client, stream_id: client.archive_stream(stream_id),
+    "unarchive": lambda client, stream_id: client.unarchive_stream(stream_id),
+}
+OTHER_CHARACTER = "holds a character other than letters, digits, '-', '_', '.' and '~'."
+UNSAFE_SEGMENTS = {
+    "..": "is '..', which would take the request to another endpoint.",
+    ".": "is '.', which would take the request to another endpoint.",
+    "": "is empty.",
+    "../archive": OTHER_CHARACTER,
+    "billing/..": OTHER_CHARACTER,
+    "%2E%2E": OTHER_CHARACTER,
+    "odd id": OTHER_CHARACTER,
+    "x?y": OTHER_CHARACTER,
+    "x#y": OTHER_CHARACTER,
+    "zürich": OTHER_CHARACTER,
+}
+
+
+@pytest.mark.parametrize("call", STREAM_CALLS, ids=list(STREAM_CALLS))
+@pytest.mark.parametrize(("stream_id", "why"), UNSAFE_SEGMENTS.items(), ids=list(UNSAFE_SEGMENTS))
+def test_a_stream_id_that_is_not_a_plain_path_segment_is_refused_before_anything_is_sent(call, stream_id, why):
     fake = FakePostmark(reply(200, example("get")))
 
-    client_for(fake).get_stream("odd id/../x?y")
+    with pytest.raises(UnsafePathSegment) as refused:
+        STREAM_CALLS[call](client_for(fake), stream_id)
 
-    assert fake.requests[0].url.raw_path == b"/message-streams/odd%20id%2F..%2Fx%3Fy"
+    assert str(refused.value) == f"Nothing was sent to Postmark: segment 2 of the path {why}"
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("call", "path"), [
+    ("get", b"/message-streams/Legacy.Stream~2_b-1"),
+    ("edit", b"/message-streams/Legacy.Stream~2_b-1"),
+    ("archive", b"/message-streams/Legacy.Stream~2_b-1/archive"),
+    ("unarchive", b"/message-streams/Legacy.Stream~2_b-1/unarchive"),
+])
+def test_a_plain_stream_id_goes_into_the_path_as_it_is(call, path):
+    fake = FakePostmark(reply(200, {**example("get"), "ExpectedPurgeDate": "2020-08-30T12:00:00.000-04:00"}))
+
+    STREAM_CALLS[call](client_for(fake), "Legacy.Stream~2_b-1")
+
+    assert fake.requests[0].url.raw_path == path
 
 
 @pytest.mark.parametrize(
@@ -735,6 +775,18 @@ def test_each_call_logs_one_info_line_with_method_path_status_attempts_and_time(
     assert lines[0].levelno == logging.INFO
     assert lines[0].getMessage().startswith("Postmark GET /message-streams/broadcasts -> 200, 2 attempt(s), ")
     assert lines[0].getMessage().endswith(" ms")
+
+
+def test_the_log_line_shows_the_path_the_request_carried_not_the_one_we_built(caplog):
+    caplog.set_level(logging.INFO, logger="dashboard.postmark")
+    fake = FakePostmark(reply(200, {"ID": "b", "ServerID": 1, "ExpectedPurgeDate": "2020-08-30T12:00:00-04:00"}))
+
+    client = PostmarkClient(TOKEN, base_url="https://postmark.test/edge/../v1", transport=httpx.MockTransport(fake))
+
+    client.archive_stream("b")
+
+    assert fake.requests[0].url.raw_path == b"/v1/message-streams/b/archive"
+    assert "Postmark POST /v1/message-streams/b/archive -> 200, 1 attempt(s)" in caplog.text
 
 
 def test_a_call_that_never_got_an_answer_logs_the_failure_class(caplog):

@@ -19,6 +19,7 @@ from dashboard.postmark.client import (
     StreamNotFound,
     StreamType,
     TokenRejected,
+    UnsafePathSegment,
     UnsubscribeHandling,
     ValidationRefused,
     close_pools,
@@ -374,6 +375,21 @@ def test_the_sandbox_is_looked_up_on_every_request(postmark, sandbox_token):
         assert len(postmark.list_streams()) == 2
     finally:
         install(previous)
+
+
+# --- Paths -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream_id", ["..", ".", "", "../archive", "%2E%2E"])
+def test_a_stream_id_that_would_leave_the_stream_s_path_never_reaches_postmark(sandbox, postmark, stream_id):
+    calls = [postmark.get_stream, postmark.archive_stream, postmark.unarchive_stream,
+             lambda stream: postmark.edit_stream(stream, name="Billing")]
+    for call in calls:
+        with pytest.raises(UnsafePathSegment):
+            call(stream_id)
+
+    postmark.get_stream("outbound")
+    assert sandbox.received == ["GET /message-streams/outbound"]
 
 
 # --- Faults ------------------------------------------------------------------------------------
