@@ -1,0 +1,65 @@
+"""Many readers of one stale server at the same moment, in threads of their own: one Postmark call between them.
+
+Threads need committed data, so Django empties every table after this module's tests; on PostgreSQL the audit
+table refuses TRUNCATE (migration 0004), so that one trigger is off while they run and back on afterwards.
+"""
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from dashboard.services.servers import server_connect
+from streams.models import StreamCopy
+from streams.services import stream_list
+from tests.conftest import TOKEN_A
+
+pytestmark = pytest.mark.django_db(transaction=True)
+READERS = 8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE dashboard_auditevent DISABLE TRIGGER dashboard_auditevent_no_truncate")
+    yield
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
+        connection.close()
+
+
+def test_many_readers_of_one_stale_server_make_one_postmark_call(sandbox, team_a, owner, caplog):
+    sandbox.add_server(TOKEN_A, name="Acme Production")
+    server = server_connect(actor=owner, team=team_a, name="Acme Production", token=TOKEN_A, sandbox=True)
+    stream_list(server=server)
+    StreamCopy.objects.filter(server=server).update(fetched_at=timezone.now() - timedelta(hours=1))
+    sandbox.set_faults(latency=0.3)  # the first reader's call is still out when the others arrive
+    caplog.set_level(logging.INFO, logger="dashboard.postmark")
+    caplog.clear()
+    answers, start = [], threading.Barrier(READERS)
+
+    def read():
+        start.wait()
+        try:
+            answers.append(stream_list(server=server))
+        finally:
+            connection.close()
+
+    readers = [threading.Thread(target=read) for _ in range(READERS)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=20)
+
+    calls = [record for record in caplog.records
+             if record.name == "dashboard.postmark" and record.getMessage().startswith("Postmark GET")]
+    assert len(answers) == READERS and all(answer.trouble is None for answer in answers)
+    assert all(timezone.now() - answer.as_of < timedelta(seconds=10) for answer in answers)
+    assert len(calls) == 1
