@@ -26,6 +26,9 @@ exactly as Postmark's wire examples do; `all` and `pm-` are recognised in any ca
 edited; archive and unarchive leave `UpdatedAt` alone; timestamps are handed out to the second. Answers
 that carry no Postmark code (404, 405, and the 429 and 502 faults) say `ErrorCode: 0` and send no
 X-PM-ApiErrorCode header. Faults hit every request outside /_sandbox/, before routing.
+
+The Suppressions and Bounce APIs, their state on each server and their control paths live in
+sandbox_suppressions.py, which builds on this module; here are only the hooks that route to it and save it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -168,6 +171,13 @@ def postmark_time_centiseconds(moment: datetime) -> str:
 # --- Servers and streams -------------------------------------------------------------------------
 
 
+def _suppressions_area() -> Any:
+    """sandbox_suppressions, imported when first needed: it imports this module, so this one cannot at the top."""
+    from dashboard.postmark import sandbox_suppressions
+
+    return sandbox_suppressions
+
+
 @dataclass
 class StreamRecord:
     id: str
@@ -193,6 +203,8 @@ class ServerRecord:
     max_streams: int
     streams: dict[str, StreamRecord] = field(default_factory=dict)  # in creation order
     purged_ids: set[str] = field(default_factory=set)
+    # Suppressions per stream and bounces: a sandbox_suppressions.RecipientState.
+    recipients: Any = field(default_factory=lambda: _suppressions_area().RecipientState())
 
     def stream(self, stream_id: str) -> StreamRecord:
         try:
@@ -209,6 +221,7 @@ class ServerRecord:
         for stream_id in due:
             del self.streams[stream_id]
             self.purged_ids.add(stream_id)
+        self.recipients.forget_streams(due)
         return bool(due)
 
 
@@ -484,7 +497,7 @@ STREAM_ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[StreamCall, bool]]],
 
 def route(request: Request) -> tuple[StreamCall, bool, dict[str, str]]:
     """The call for this method and path; 404 for an unknown path, 405 for a wrong method."""
-    for pattern, methods in STREAM_ROUTES:
+    for pattern, methods in (*STREAM_ROUTES, *_suppressions_area().ROUTES):
         match = pattern.fullmatch(request.path)
         if match is None:
             continue
@@ -575,6 +588,7 @@ def _server_to_json(server: ServerRecord) -> dict[str, Any]:
         "max_streams": server.max_streams,
         "streams": [_stream_to_json(stream) for stream in server.streams.values()],
         "purged_ids": sorted(server.purged_ids),
+        "recipients": server.recipients.to_json(),
     }
 
 
@@ -584,6 +598,7 @@ def _server_from_json(data: dict[str, Any]) -> ServerRecord:
     )
     server.streams = {stream["id"]: _stream_from_json(stream) for stream in data["streams"]}
     server.purged_ids = set(data["purged_ids"])
+    server.recipients = _suppressions_area().RecipientState.from_json(data.get("recipients"))
     return server
 
 
@@ -772,6 +787,18 @@ class Sandbox:
             self._state.purge_due(self._stamp())
             self._save()
 
+    @contextlib.contextmanager
+    def changing_server(self, token: str) -> Iterator[tuple[ServerRecord, datetime]]:
+        """A server by its token and the time now, under the lock, saved after: for the other API areas' seeding."""
+        with self._lock:
+            now = self._stamp()
+            self._state.purge_due(now)
+            server = self._state.servers.get(token_digest(token)) if is_text(token) else None
+            if server is None:
+                raise LookupError("No sandbox server uses that token.")
+            yield server, now
+            self._save()
+
     # Clock -----------------------------------------------------------------------------------------
 
     def now(self) -> datetime:
@@ -873,7 +900,8 @@ class Sandbox:
             return answer
 
     def _answer_control(self, request: Request) -> Answer:
-        methods = CONTROL_ROUTES.get(request.path.rstrip("/"))
+        path = request.path.rstrip("/")
+        methods = CONTROL_ROUTES.get(path) or _suppressions_area().CONTROL_ROUTES.get(path)
         if methods is None:
             return json_answer(404, {"Message": f"No sandbox control path {request.path}."})
         if request.method not in methods:
