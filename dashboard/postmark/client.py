@@ -33,6 +33,8 @@ import httpx
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from dashboard.postmark.client_suppressions import SuppressionsAndBouncesMixin
+
 __all__ = [
     "DEFAULT_API_URL",
     "SANDBOX_URL",
@@ -119,6 +121,18 @@ class ErrorCode(enum.IntEnum):
     CUSTOM_UNSUBSCRIBE_NOT_ALLOWED = 1238
     UNSUBSCRIBE_HANDLING_NOT_SUPPORTED = 1239
     CANNOT_ARCHIVE_YET = 1241
+    # The Bounce and Suppressions APIs (docs/postmark-suppressions-api.md).
+    BOUNCE_QUERY_INVALID = 1000
+    BOUNCE_NOT_FOUND = 1001
+    BOUNCE_CANNOT_BE_ACTIVATED = 1003
+    INVALID_SUPPRESSION_REASON = 1404
+    INVALID_SUPPRESSION_ORIGIN = 1405
+    SUPPRESSION_NOT_ALLOWED = 1406
+    SUPPRESSIONS_INTERNAL_FAILURE = 1407
+    INVALID_EMAIL_ADDRESS = 1408
+    INVALID_SUPPRESSIONS_REQUEST = 1409
+    TOO_MANY_SUPPRESSIONS = 1410
+    EMAIL_ADDRESS_REQUIRED = 1411
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +310,9 @@ def _parse_archive_result(data: object) -> ArchiveResult:
 
 # --- Mapping refusals onto errors --------------------------------------------------------------
 
-_CODES_OF_AN_UNAVAILABLE_POSTMARK = {ErrorCode.MAINTENANCE, ErrorCode.POSTMARK_FAILURE}
+_CODES_OF_AN_UNAVAILABLE_POSTMARK = {
+    ErrorCode.MAINTENANCE, ErrorCode.POSTMARK_FAILURE, ErrorCode.SUPPRESSIONS_INTERNAL_FAILURE,
+}
 
 
 def _int_or_none(value: object) -> int | None:
@@ -475,8 +491,9 @@ def _sent_path(request: httpx.Request) -> str:
     return request.url.raw_path.partition(b"?")[0].decode("ascii")
 
 
-class PostmarkClient:
-    """One server's view of Postmark's Message Streams API; the token is sent per request only."""
+class PostmarkClient(SuppressionsAndBouncesMixin):
+    """One server's view of Postmark's Message Streams API (and, from its mixin, the Suppressions and Bounce
+    APIs); the token is sent per request only."""
 
     def __init__(
         self,
