@@ -1,7 +1,8 @@
 """The Postmark Message Streams client: every HTTP conversation the dashboard has with Postmark.
 
 It owns the six calls of the Message Streams API (list, get, create, edit, archive, unarchive),
-the parsing of Postmark's answers into frozen types (tolerating every variant docs/postmark-api.md lists),
+the outbound Stats API's calls through the `StatsCalls` it inherits (client_stats.py), the parsing
+of Postmark's answers into frozen types (tolerating every variant docs/postmark-api.md lists),
 the mapping of Postmark's refusals onto a small error hierarchy a view can act on, the shared
 connection pools, and the in-process transport that routes `SANDBOX_URL` to the local sandbox.
 This is the only application module that imports httpx.
@@ -32,6 +33,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
+
+from dashboard.postmark.client_stats import StatsCalls
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -95,7 +98,7 @@ class UnsubscribeHandling(_CaseInsensitiveEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Postmark's ErrorCode values for the Message Streams API (see the error table of docs/postmark-api.md)."""
+    """Postmark's ErrorCode values: the error tables of docs/postmark-api.md and docs/postmark-stats-api.md."""
 
     INVALID_SERVER_TOKEN = 10
     MAINTENANCE = 100
@@ -119,6 +122,11 @@ class ErrorCode(enum.IntEnum):
     CUSTOM_UNSUBSCRIBE_NOT_ALLOWED = 1238
     UNSUBSCRIBE_HANDLING_NOT_SUPPORTED = 1239
     CANNOT_ARCHIVE_YET = 1241
+    # The Stats API (docs/postmark-stats-api.md):
+    STATS_NOT_IN_PLAN = 614
+    INVALID_DATE = 900
+    FROM_DATE_TOO_OLD = 1500
+    FROM_DATE_AFTER_TO_DATE = 1502
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,8 +483,8 @@ def _sent_path(request: httpx.Request) -> str:
     return request.url.raw_path.partition(b"?")[0].decode("ascii")
 
 
-class PostmarkClient:
-    """One server's view of Postmark's Message Streams API; the token is sent per request only."""
+class PostmarkClient(StatsCalls):
+    """One server's view of Postmark's Message Streams and Stats APIs; the token is sent per request only."""
 
     def __init__(
         self,
