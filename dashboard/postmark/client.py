@@ -1,7 +1,8 @@
 """The Postmark Message Streams client: every HTTP conversation the dashboard has with Postmark.
 
 It owns the six calls of the Message Streams API (list, get, create, edit, archive, unarchive),
-the parsing of Postmark's answers into frozen types (tolerating every variant docs/postmark-api.md lists),
+the outbound Stats API's calls through the `StatsCalls` it inherits (client_stats.py), the parsing
+of Postmark's answers into frozen types (tolerating every variant docs/postmark-api.md lists),
 the mapping of Postmark's refusals onto a small error hierarchy a view can act on, the shared
 connection pools, and the in-process transport that routes `SANDBOX_URL` to the local sandbox.
 This is the only application module that imports httpx.
@@ -33,6 +34,7 @@ import httpx
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from dashboard.postmark.client_stats import StatsCalls
 from dashboard.postmark.client_suppressions import SuppressionsAndBouncesMixin
 
 __all__ = [
@@ -97,7 +99,7 @@ class UnsubscribeHandling(_CaseInsensitiveEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Postmark's ErrorCode values for the Message Streams API (see the error table of docs/postmark-api.md)."""
+    """Postmark's ErrorCode values: the error tables of docs/postmark-api.md and docs/postmark-stats-api.md."""
 
     INVALID_SERVER_TOKEN = 10
     MAINTENANCE = 100
@@ -133,6 +135,11 @@ class ErrorCode(enum.IntEnum):
     INVALID_SUPPRESSIONS_REQUEST = 1409
     TOO_MANY_SUPPRESSIONS = 1410
     EMAIL_ADDRESS_REQUIRED = 1411
+    # The Stats API (docs/postmark-stats-api.md):
+    STATS_NOT_IN_PLAN = 614
+    INVALID_DATE = 900
+    FROM_DATE_TOO_OLD = 1500
+    FROM_DATE_AFTER_TO_DATE = 1502
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,9 +498,9 @@ def _sent_path(request: httpx.Request) -> str:
     return request.url.raw_path.partition(b"?")[0].decode("ascii")
 
 
-class PostmarkClient(SuppressionsAndBouncesMixin):
-    """One server's view of Postmark's Message Streams API (and, from its mixin, the Suppressions and Bounce
-    APIs); the token is sent per request only."""
+class PostmarkClient(SuppressionsAndBouncesMixin, StatsCalls):
+    """One server's view of Postmark's Message Streams API (and, from its mixins, the Suppressions, Bounce
+    and Stats APIs); the token is sent per request only."""
 
     def __init__(
         self,

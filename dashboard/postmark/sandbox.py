@@ -4,11 +4,13 @@ It owns a stand-in for Postmark's side of the six stream calls (servers, their s
 purge, every status, error code and answer shape of docs/postmark-api.md and of Postmark's examples
 in tests/postmark_examples/), plus `/_sandbox/*` control paths with which tests, the demo and
 `manage.py sandbox` add servers, move the clock and inject faults (latency, hangs, 429/5xx answers).
+It routes the outbound Stats API to sandbox_stats.py, which owns its figures and answers.
 
 It must never talk to the network beyond answering the requests it is handed, never forward anything
 to api.postmarkapp.com, and never be wired to a real server token: its tokens are made up, and only
-their SHA-256 digests reach the state file. At module level it imports the standard library only (no
-httpx, nothing from client.py), so the client can be tested against it at the transport.
+their SHA-256 digests reach the state file. At module level it imports the standard library and
+sandbox_stats.py only (no httpx, nothing from client.py), so the client can be tested against it at the
+transport.
 
 Validation order (Postmark's reference is silent; the first failing rule answers):
 - every stream call: the route (404, 405), then the token (401/10), then the body: not a JSON object,
@@ -42,11 +44,20 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
+
+from dashboard.postmark.sandbox_stats import (
+    STATS_MESSAGES,
+    ServerStats,
+    StatsRefused,
+    answer_outbound_stats,
+    seed_counts,
+    seed_day,
+)
 
 EASTERN = ZoneInfo("America/New_York")
 PURGE_AFTER = timedelta(days=45)
@@ -81,6 +92,7 @@ MESSAGES: dict[int, str] = {
     1237: "The 'ID' 'all' is reserved.",
     1238: "This account is not allowed to use Custom unsubscribe handling. Contact Postmark support.",
     1239: "This unsubscribe handling type is not supported for this message stream type.",
+    **STATS_MESSAGES,
 }
 
 # (ID, Name, MessageStreamType, UnsubscribeHandlingType); servers made before mid-2021 lack the third.
@@ -205,6 +217,7 @@ class ServerRecord:
     purged_ids: set[str] = field(default_factory=set)
     # Suppressions per stream and bounces: a sandbox_suppressions.RecipientState.
     recipients: Any = field(default_factory=lambda: _suppressions_area().RecipientState())
+    stats: ServerStats = field(default_factory=ServerStats)
 
     def stream(self, stream_id: str) -> StreamRecord:
         try:
@@ -479,6 +492,14 @@ def unarchive_stream(server: ServerRecord, request: Request, now: datetime, stre
     return json_answer(200, stream_json(stream, server.id, with_purge_date=False))
 
 
+def outbound_stats(server: ServerRecord, request: Request, now: datetime, report: str | None) -> Answer:
+    """GET /stats/outbound and its daily series: see dashboard/postmark/sandbox_stats.py."""
+    try:
+        return json_answer(200, answer_outbound_stats((report or "").lower(), request.query, server, now))
+    except StatsRefused as refused:
+        raise refuse(refused.code) from None
+
+
 StreamCall = Callable[..., Answer]
 # (path, {method: (call, changes state)}); paths match case-insensitively, with or without a final "/".
 STREAM_ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[StreamCall, bool]]], ...] = tuple(
@@ -491,6 +512,7 @@ STREAM_ROUTES: tuple[tuple[re.Pattern[str], dict[str, tuple[StreamCall, bool]]],
         ),
         (r"/message-streams/(?P<stream_id>[^/]+)/archive/?", {"POST": (archive_stream, True)}),
         (r"/message-streams/(?P<stream_id>[^/]+)/unarchive/?", {"POST": (unarchive_stream, True)}),
+        (r"/stats/outbound(?:/(?P<report>sends|bounces|spam|opens|clicks))?/?", {"GET": (outbound_stats, False)}),
     )
 )
 
@@ -589,6 +611,7 @@ def _server_to_json(server: ServerRecord) -> dict[str, Any]:
         "streams": [_stream_to_json(stream) for stream in server.streams.values()],
         "purged_ids": sorted(server.purged_ids),
         "recipients": server.recipients.to_json(),
+        "stats": server.stats.to_json(),
     }
 
 
@@ -599,6 +622,7 @@ def _server_from_json(data: dict[str, Any]) -> ServerRecord:
     server.streams = {stream["id"]: _stream_from_json(stream) for stream in data["streams"]}
     server.purged_ids = set(data["purged_ids"])
     server.recipients = _suppressions_area().RecipientState.from_json(data.get("recipients"))
+    server.stats = ServerStats.from_json(data.get("stats"))  # absent in files written before statistics
     return server
 
 
@@ -735,11 +759,12 @@ class Sandbox:
         custom_unsubscribe: bool = False,
         max_streams: int = DEFAULT_MAX_STREAMS,
         legacy: bool = False,
+        traffic: bool = False,
     ) -> int:
-        return self._add_server(token, name, custom_unsubscribe, max_streams, legacy)[0]
+        return self._add_server(token, name, custom_unsubscribe, max_streams, legacy, traffic)[0]
 
     def _add_server(
-        self, token: str, name: str, custom_unsubscribe: bool, max_streams: int, legacy: bool
+        self, token: str, name: str, custom_unsubscribe: bool, max_streams: int, legacy: bool, traffic: bool = False
     ) -> tuple[int, bool]:
         """(ServerID, whether it is new); the same token again leaves its server untouched."""
         if not is_text(token):
@@ -754,6 +779,7 @@ class Sandbox:
             self._state.next_server_id += 1
             name = name or f"Sandbox server {server_id}"
             server = ServerRecord(server_id, digest, name, custom_unsubscribe, max_streams)
+            server.stats.traffic = traffic  # synthetic traffic only for servers that ask for it
             for stream in default_streams(self._stamp(), legacy=legacy):
                 server.add_stream(stream)
             self._state.servers[digest] = server
@@ -771,6 +797,30 @@ class Sandbox:
                 raise LookupError("No sandbox server uses that token.")
             server.custom_unsubscribe = allowed
             self._save()
+
+    def allow_stats_api(self, token: str, allowed: bool = True) -> None:
+        """Whether the server's plan has the Stats API; without it every statistics call answers 614."""
+        with self._lock:
+            self._known_server(token).stats.api_enabled = allowed
+            self._save()
+
+    def seed_stats(self, token: str, stream_id: str, day: date, counts: dict[str, int]) -> dict[str, int]:
+        """Add exact counts to one day of one stream (Eastern date); the day's seeded counts after."""
+        counts = seed_counts(counts)
+        with self._lock:
+            server = self._known_server(token)
+            if stream_id not in server.streams:
+                raise LookupError(f"The sandbox server has no stream '{stream_id}'.")
+            seeded = server.stats.seed(stream_id, day, counts)
+            self._save()
+            return seeded
+
+    def _known_server(self, token: str) -> ServerRecord:
+        """Called with the lock held."""
+        server = self._state.servers.get(token_digest(token)) if isinstance(token, str) else None
+        if server is None:
+            raise LookupError("No sandbox server uses that token.")
+        return server
 
     def backdate_archive(self, token: str, stream_id: str, *, days: float) -> None:
         """Move an archived stream's archive time `days` back, so its purge date comes that much sooner."""
@@ -936,18 +986,29 @@ class Sandbox:
         return json_answer(200, {"Faults": asdict(faults), "Active": faults.active})
 
     def _control_servers(self, request: Request) -> Answer:
-        body = control_body(request, ("token", "name", "custom_unsubscribe", "max_streams", "legacy"))
+        body = control_body(
+            request, ("token", "name", "custom_unsubscribe", "max_streams", "legacy", "traffic", "stats_api")
+        )
         server_id, created = self._add_server(
             control_value(body, "token", "string", ""),
             control_value(body, "name", "string", ""),
             control_value(body, "custom_unsubscribe", "boolean", False),
             control_value(body, "max_streams", "whole number", DEFAULT_MAX_STREAMS),
             control_value(body, "legacy", "boolean", False),
+            control_value(body, "traffic", "boolean", False),
         )
         if not created and "custom_unsubscribe" in body:
             # A server the sandbox already has: the demo's way to grant (or take back) Custom handling.
             self.grant_custom_unsubscribe(body["token"], body["custom_unsubscribe"])
+        if "stats_api" in body:  # false: the server's plan has no Stats API (614), new or not
+            self.allow_stats_api(body["token"], control_value(body, "stats_api", "boolean", True))
         return json_answer(201 if created else 200, {"ServerID": server_id})
+
+    def _control_stats(self, request: Request) -> Answer:
+        body = control_body(request, ("token", "stream", "date", "counts"))
+        stream_id, day = control_value(body, "stream", "string", ""), seed_day(body.get("date"))
+        seeded = self.seed_stats(control_value(body, "token", "string", ""), stream_id, day, body.get("counts"))
+        return json_answer(200, {"Stream": stream_id, "Date": day.isoformat(), "Counts": seeded})
 
     def _control_reset(self, request: Request) -> Answer:
         control_body(request, ())
@@ -960,6 +1021,7 @@ CONTROL_ROUTES: dict[str, dict[str, Callable[[Sandbox, Request], Answer]]] = {
     "/_sandbox/faults": {method: Sandbox._control_faults for method in ("GET", "POST", "DELETE")},
     "/_sandbox/servers": {"POST": Sandbox._control_servers},
     "/_sandbox/reset": {"POST": Sandbox._control_reset},
+    "/_sandbox/stats": {"POST": Sandbox._control_stats},
 }
 
 

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from dashboard.management.commands.demo_seed import DEMO_PASSWORD, spare_token
 from dashboard.models import AuditEvent, Invitation, Membership, Server, Team, User
 from dashboard.postmark.client import StreamType, UnsubscribeHandling
+from dashboard.postmark.client_stats import postmark_today
 from dashboard.postmark.sandbox import Sandbox, install
 from dashboard.services.servers import postmark_client_for, server_connect, server_remove
 from dashboard.token_crypto import decrypt_token
@@ -98,6 +99,20 @@ def test_acmes_two_servers_keep_their_tokens_encrypted_and_reach_the_sandbox(san
         assert sandbox.has_server(token)
         assert set(streams_of(found)) >= DEFAULT_STREAMS
         assert {stream.server_id for stream in streams_of(found).values()} == {found.postmark_server_id}
+
+
+def test_the_demos_servers_have_statistics_to_show_and_the_spare_server_has_none(sandbox):
+    seed()
+    today = postmark_today(sandbox.now())
+    week = {"since": today - timedelta(days=6), "until": today}
+
+    production = postmark_client_for(server("Acme", "Acme Production"))
+    spare = postmark_client_for(server_connect(actor=User.objects.get(email="owner@example.com"),
+                                               team=Team.objects.get(name="Acme"), name="Spare",
+                                               token=spare_token(), sandbox=True))
+
+    assert all(day.sent > 0 for day in production.sends_per_day(stream_id="outbound", **week).days)
+    assert spare.outbound_overview(**week).sent == 0
 
 
 def test_acme_production_has_two_archived_streams_purged_on_different_days(sandbox):

@@ -178,7 +178,7 @@ class Command(BaseCommand):
 
     def connect(self, team: Team, owner: User, demo: DemoServer) -> None:
         token = str(uuid.uuid4())  # shaped like a Postmark token, known only to the sandbox and the database
-        sandbox.current().add_server(token, name=demo.name)
+        sandbox.current().add_server(token, name=demo.name, traffic=True)  # pictures of statistics to show
         server = server_connect(actor=owner, team=team, name=demo.name, token=token, sandbox=True)
         self.add_streams(server, token, demo.streams)
 
@@ -205,8 +205,8 @@ class Command(BaseCommand):
                 continue
             if local.has_server(token):
                 continue
-            local.add_server(token, name=server.name)
             demo = DEMO_SERVERS.get((server.team.name, server.name))
+            local.add_server(token, name=server.name, traffic=demo is not None)
             if demo is not None:
                 self.add_streams(server, token, demo.streams)
             self.done.append(f"Registered {server.team.name} / {server.name} in the sandbox again "

@@ -410,6 +410,7 @@ def test_the_error_classes_form_one_hierarchy():
 def test_the_error_code_enum_names_every_code_of_the_contract():
     expected = {10, 100, 101, 402, *range(1221, 1235), 1237, 1238, 1239, 1241}
     expected |= {1000, 1001, 1003, *range(1404, 1412)}  # docs/postmark-suppressions-api.md
+    expected |= {614, 900, 1500, 1502}  # docs/postmark-stats-api.md
 
     assert {int(code) for code in ErrorCode} == expected
     assert ErrorCode(1226).name == "STREAM_NOT_FOUND"
