@@ -43,6 +43,14 @@ def read_first_line(process: subprocess.Popen, log: Path) -> str:
     pytest.fail(f"manage.py sandbox printed nothing (exit {process.poll()}):\n{log.read_text()}")
 
 
+def wait_for_line(log: Path, text: str) -> None:
+    deadline = time.monotonic() + STOP_SECONDS
+    while text not in log.read_text():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the sandbox never logged {text!r}:\n{log.read_text()}")
+        time.sleep(0.02)  # another process is writing: nothing here to advance instead
+
+
 def stop(process: subprocess.Popen) -> int:
     if process.poll() is None:
         process.terminate()
@@ -117,6 +125,8 @@ def test_the_command_never_shows_a_token_in_its_output_or_request_log(start_sand
         refused = client.get("/message-streams")
     with running.client() as client:
         assert client.get("/message-streams", headers={"X-Extra-Header": "visible?"}).status_code == 200
+    # The server writes its request line after it has answered: wait for it rather than stop before it.
+    wait_for_line(running.log, '"GET /message-streams HTTP/1.1" 200')
     stop(running.process)
 
     assert (refused.status_code, refused.json()["ErrorCode"]) == (401, 10)
