@@ -31,4 +31,6 @@ def team_overview(request: HttpRequest) -> HttpResponse:
         "refresh_url": refresh_url(request),
         # The oldest answer on the page: what "as of" means for the page as a whole.
         "as_of": min((summary.as_of for summary in overview.servers if summary.as_of), default=None),
+        # Postmark failed for a server whose last copy is shown: the page's line must not read as current.
+        "stale": any(summary.trouble and summary.as_of for summary in overview.servers),
     })
