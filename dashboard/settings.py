@@ -135,6 +135,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default under gunicorn's threads: a transaction that reads then writes takes the write lock
+    # at its start and waits its turn, instead of failing with "database is locked" when another one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

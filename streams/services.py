@@ -414,14 +414,18 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
     copies = last_known.load_many(servers)
     known: dict[Any, Known | PostmarkTrouble] = {}
     asking, waiting = [], []
+    locked = []
     for server in servers:
         copy = copies.get(server.pk)
         if not refresh and _is_fresh(copy):
             known[server.pk] = Known(copy.streams, copy.fetched_at)
         elif cache.add(_lock_key(server), 1, timeout=_wait_seconds() * 3):
-            asking.append((server, timezone.now(), _fanout().submit(_list_or_error, server)))
+            locked.append(server)
         else:
             waiting.append(server)
+    # Another request may have taken Postmark's answer in between our first look and our lock: use it.
+    for server in _answered_meanwhile(locked, copies, refresh=refresh, into=known):
+        asking.append((server, timezone.now(), _fanout().submit(_list_or_error, server)))
     # Answers are taken in on this thread: everything touching the database stays here.
     known.update(_fetched_many([(server, future.result(), asked_at) for server, asked_at, future in asking]))
     for server in waiting:
@@ -430,6 +434,24 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
         except PostmarkTrouble as trouble:
             known[server.pk] = trouble
     return {server.pk: _with_fallback(known[server.pk], copies.get(server.pk)) for server in servers}
+
+
+def _answered_meanwhile(locked: list[Server], copies: dict[Any, last_known.Copy], *, refresh: bool,
+                        into: dict[Any, Known | PostmarkTrouble]) -> list[Server]:
+    """The locked servers still to ask: a copy taken since `copies` were read answers for its server."""
+    if not locked:
+        return []
+    now_held = last_known.load_many(locked)
+    to_ask = []
+    for server in locked:
+        before, after = copies.get(server.pk), now_held.get(server.pk)
+        if after is not None and (before is None or after.fetched_at > before.fetched_at) and (
+                not refresh or after.age.total_seconds() < 1):
+            cache.delete(_lock_key(server))
+            into[server.pk] = Known(after.streams, after.fetched_at)
+        else:
+            to_ask.append(server)
+    return to_ask
 
 
 def team_overview(*, team: Team, servers: Iterable[Server] | None = None, refresh: bool = False) -> TeamOverview:

@@ -22,6 +22,9 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """One daemon thread per request, so a hanging request never blocks the others or the stop."""
 
     daemon_threads = True
+    # Room for a team's whole fan-out at once: with socketserver's default of 5 waiting connections, the
+    # rest are refused and retried by the kernel a second later, which Postmark never does to anyone.
+    request_queue_size = 128
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host up in DNS (getfqdn); loopback needs no lookup.

@@ -1,0 +1,571 @@
+"""Prints what reading streams costs with the product run as production runs it: gunicorn, Redis, Postmark over HTTP.
+
+    .venv/bin/python benchmarks/stream_reads.py [--servers 10,30] [--rounds 15] [--latency 0.05] [--redis-db 15]
+
+Starts the HTTP sandbox (`manage.py sandbox`) standing in for Postmark with `--latency` seconds per call, and
+gunicorn twice with the Dockerfile's CMD on loopback (3 workers x 4 threads): once with the default freshness
+and once with STREAMS_FRESH_SECONDS=0 (every copy stale). Both use an on-disk SQLite database in a temporary
+folder and Redis database `--redis-db` (flushed before and after) as the shared cache; without Redis, each
+gunicorn runs one worker and the output says so. Times are wall times measured by this client over keep-alive
+connections; Postmark calls are the sandbox's request lines. Each round measures every figure (the fresh page
+five times), side by side; the figures are medians over the rounds, a ratio the median of each round's ratio.
+Teams of 1 server and of each `--servers` size, 10 streams per server. 20 concurrent requests for one stale
+server's list page go to the default gunicorn, the copy made an hour old in the database first.
+Figures, not assertions: speed is never a timed test. Exits 0 whether or not a target is met.
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from bootstrap import REPO, setup_django
+
+TMP = tempfile.mkdtemp(prefix="dashboard-stream-reads-")
+# The gunicorns read the same database and decrypt the tokens this process stores: same keys, same file.
+RUN_ENV = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "TOKEN_ENCRYPTION_KEYS": "bench:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "DEBUG": "0",
+    "DEMO": "1",  # plain HTTP on loopback
+    "DATABASE_URL": f"sqlite:///{TMP}/bench.sqlite3",
+    "STATIC_ROOT": f"{TMP}/static",
+    "VAR_DIR": TMP,
+    "LOG_LEVEL": "WARNING",
+    "AUDIT_SHIP_FILE": f"{TMP}/audit.jsonl",  # the audit copy, off stdout
+}
+os.environ.update(RUN_ENV)
+setup_django(database="default")
+
+import httpx  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from dashboard import audit  # noqa: E402
+from dashboard.access import SESSION_TEAM  # noqa: E402
+from dashboard.models import Team, User  # noqa: E402
+from dashboard.postmark.client import PostmarkClient, close_pools  # noqa: E402
+from dashboard.services.servers import server_connect  # noqa: E402
+from dashboard.services.teams import team_create  # noqa: E402
+from streams.models import StreamCopy  # noqa: E402
+
+CONCURRENT = 20
+FRESH_PAGES_PER_ROUND = 5
+# (ID, name, type, archived) of the 7 streams each server gets beside its 3 defaults, as in stream_pages.py.
+EXTRA_STREAMS = [
+    ("receipts", "Receipts", "Transactional", False),
+    ("password-resets", "Password resets", "Transactional", False),
+    ("billing-news", "Billing news", "Broadcasts", False),
+    ("product-news", "Product news", "Broadcasts", False),
+    ("welcome", "Welcome series", "Transactional", False),
+    ("spring-sale", "Spring sale", "Broadcasts", True),
+    ("old-alerts", "Old alerts", "Transactional", True),
+]
+OVERVIEW_TARGETS = {10: 1.3, 30: 1.5}
+
+
+# --- Processes ---------------------------------------------------------------------------------------
+
+
+class SandboxLog:
+    """Drains the sandbox's stderr and counts its request lines: every one outside /_sandbox/ is a Postmark call.
+
+    A line is written just after its answer is sent, so `settled()` asks a marked control path and waits for its
+    line: every call answered before the mark was sent has been counted by then.
+    """
+
+    def __init__(self, stream):
+        self.calls = 0
+        self.answered_at: list[float] = []  # when each call's line arrived (monotonic seconds)
+        self.tail: list[str] = []
+        self._marks: set[str] = set()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.tail = [*self.tail[-19:], line.rstrip()]
+            found = re.search(r'"[A-Z]+ (\S+) HTTP/[\d.]+"', line)
+            if not found:
+                continue
+            with self._changed:
+                path = found.group(1)
+                mark = re.search(r"[?&]mark=([\w-]+)", path)
+                if mark:
+                    self._marks.add(mark.group(1))
+                elif not path.startswith("/_sandbox"):
+                    self.calls += 1
+                    self.answered_at.append(time.monotonic())
+                self._changed.notify_all()
+
+    def settled(self, url: str) -> int:
+        mark = uuid.uuid4().hex
+        httpx.get(f"{url}/_sandbox/faults", params={"mark": mark}, timeout=10)
+        with self._changed:
+            if not self._changed.wait_for(lambda: mark in self._marks, timeout=10):
+                raise RuntimeError("The sandbox did not log its control request within 10 s.")
+            return self.calls
+
+
+def start_sandbox(tokens: list[str], cleanup: list) -> tuple[str, SandboxLog]:
+    command = [sys.executable, "manage.py", "sandbox", "--port", "0"]
+    for token in tokens:
+        command += ["--token", token]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "DEBUG": "1"})
+    cleanup.append((process, []))
+    log = SandboxLog(process.stderr)
+    line = process.stdout.readline()
+    url = next((word for word in line.split() if word.startswith("http://")), None)
+    if url is None:
+        raise RuntimeError(f"The sandbox did not start: {line!r} {log.tail}")
+    return url, log
+
+
+def dockerfile_cmd() -> tuple[list[str], int]:
+    """The Dockerfile's CMD (gunicorn and its flags) and its WEB_CONCURRENCY: the way production starts."""
+    text = (REPO / "Dockerfile").read_text()
+    command = json.loads(re.search(r"^CMD (\[.*\])\s*$", text, re.MULTILINE).group(1))
+    workers = int(re.search(r"\bWEB_CONCURRENCY=(\d+)", text).group(1))
+    return command, workers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Gunicorn:
+    label: str
+    process: subprocess.Popen
+    url: str
+    log_path: Path
+    workers: list[int] = field(default_factory=list)
+
+
+def start_gunicorn(label: str, *, workers: int, extra_env: dict[str, str]) -> Gunicorn:
+    command, _ = dockerfile_cmd()
+    port = free_port()
+    command = [str(Path(sys.executable).parent / command[0]), *command[1:], "--bind", f"127.0.0.1:{port}"]
+    env = {**os.environ, **RUN_ENV, "WEB_CONCURRENCY": str(workers), "ALLOWED_HOSTS": "127.0.0.1",
+           "POSTMARK_SANDBOX_ENABLED": "0", **extra_env}
+    log_path = Path(TMP) / f"gunicorn-{label}.log"
+    with open(log_path, "w") as log:  # the access log and gunicorn's own lines, shown if it fails
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Gunicorn(label, process, f"http://127.0.0.1:{port}", log_path)
+
+
+def wait_until_serving(server: Gunicorn, workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn ({server.label}) exited:\n{server.log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                server.workers = children(server.process.pid)
+                if len(server.workers) >= workers:
+                    return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn ({server.label}) did not serve within 60 s:\n{server.log_path.read_text()[-3000:]}")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def stop_all(started: list[tuple[subprocess.Popen, list[int]]]) -> None:
+    """Terminate every process at once, then wait and kill what outlives it; the ids beside a process (gunicorn's
+    workers) are ended too if they outlive their master."""
+    for process, _ in started:
+        if process.poll() is None:
+            process.terminate()
+    for process, workers in started:
+        try:
+            process.wait(timeout=25)  # gunicorn's --graceful-timeout is 20 s
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        for pid in workers:
+            try:
+                still_gunicorn = "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text()
+            except OSError:
+                continue  # gone
+            if still_gunicorn:
+                os.kill(pid, signal.SIGKILL)
+
+
+def redis_db(number: int):
+    """A flushed Redis database for the shared cache, or None when Redis does not answer."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}", socket_connect_timeout=0.5)
+        client.ping()
+    except Exception:  # not installed, not running: the run goes on with one worker
+        return None
+    client.flushdb()
+    return client
+
+
+# --- The data: a user, teams of servers connected to the HTTP sandbox -------------------------------------
+
+
+def build(sizes: list[int], tokens: list[str], sandbox_url: str) -> tuple[User, dict[int, Team]]:
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off: pages need the manifest
+    owner = User.objects.create_user(email="owner@bench.example")
+    teams, left = {}, iter(tokens)
+    with override_settings(POSTMARK_API_URL=sandbox_url), audit.context(request_id="benchmark"):
+        for size in sizes:
+            teams[size] = team_create(actor=owner, name=f"Bench {size}")
+            for i in range(size):
+                token = next(left)
+                server_connect(actor=owner, team=teams[size], name=f"Server {i:02d}", token=token, sandbox=False)
+                postmark = PostmarkClient(token, base_url=sandbox_url)
+                for stream_id, name, stream_type, archived in EXTRA_STREAMS:
+                    postmark.create_stream(id=stream_id, name=name, stream_type=stream_type,
+                                           description=f"{name} for customers of server {i}")
+                    if archived:
+                        postmark.archive_stream(stream_id)
+    return owner, teams
+
+
+def session_cookie(owner: User, team: Team) -> dict[str, str]:
+    """A signed-in session, as the login form leaves it, already on `team` (so no page rewrites it)."""
+    store = SessionStore()
+    store[SESSION_KEY] = owner._meta.pk.value_to_string(owner)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    store[SESSION_TEAM] = team.slug
+    store.create()
+    return {settings.SESSION_COOKIE_NAME: store.session_key}
+
+
+# --- Measuring ---------------------------------------------------------------------------------------------
+
+
+def timed_get(client: httpx.Client, url: str) -> float:
+    """Milliseconds for one page, which must answer 200 with no Postmark trouble shown."""
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {url} answered {response.status_code}")
+    return elapsed
+
+
+def burst(base_url: str, path: str, cookies: dict[str, str], count: int) -> tuple[float, list[int]]:
+    """`count` GETs of one page at once, each on its own connection: milliseconds until the last answered, and
+    the statuses."""
+    clients = [httpx.Client(base_url=base_url, cookies=cookies, timeout=30) for _ in range(count)]
+    for client in clients:
+        client.get("/healthz")  # connect first, so the page requests leave together
+    ready = threading.Barrier(count + 1)
+    statuses: list[int] = []
+
+    def fire(client: httpx.Client) -> None:
+        ready.wait()
+        statuses.append(client.get(path).status_code)
+
+    threads = [threading.Thread(target=fire, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = (time.perf_counter() - started) * 1000
+    for client in clients:
+        client.close()
+    return elapsed, sorted(statuses)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+@dataclass
+class Bench:
+    """What the rounds measure with: the running processes, the pages' addresses and signed-in clients."""
+
+    sandbox_url: str
+    calls: SandboxLog
+    fresh: Gunicorn  # default STREAMS_FRESH_SECONDS
+    stale: Gunicorn  # STREAMS_FRESH_SECONDS=0
+    workers: int
+    redis: bool  # Redis answered: the cache (and the lock) is shared by every worker
+    sizes: list[int]
+    server: object  # the 1-server team's server, whose list page is measured
+    list_path: str
+    overview_paths: dict[int, str]
+    cookies: dict[int, dict[str, str]]
+    fresh_client: httpx.Client
+    stale_clients: dict[int, httpx.Client]
+    direct: PostmarkClient
+
+    def close(self) -> None:
+        for client in [self.fresh_client, *self.stale_clients.values()]:
+            client.close()
+        close_pools()
+
+
+@dataclass
+class Samples:
+    fresh_ms: list[float] = field(default_factory=list)
+    fresh_calls: int = 0
+    floor_ms: list[float] = field(default_factory=list)
+    direct_ms: list[float] = field(default_factory=list)
+    stale_ms: list[float] = field(default_factory=list)
+    stale_ratio: list[float] = field(default_factory=list)
+    stale_calls: list[int] = field(default_factory=list)
+    overview_ms: dict[int, list[float]] = field(default_factory=dict)
+    overview_calls: dict[int, list[int]] = field(default_factory=dict)
+    overview_ratio: dict[int, list[float]] = field(default_factory=dict)
+    burst_ms: list[float] = field(default_factory=list)
+    burst_calls: list[int] = field(default_factory=list)
+    burst_gaps: list[list[float]] = field(default_factory=list)
+    warm_statuses: list[int] = field(default_factory=list)
+
+
+def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
+    """The sandbox, the data, and the two gunicorns serving it."""
+    _, production_workers = dockerfile_cmd()
+    workers = production_workers if redis_client is not None else 1
+    tokens = [str(uuid.uuid4()) for _ in range(sum(sizes))]
+    sandbox_url, calls = start_sandbox(tokens, cleanup)
+    owner, teams = build(sizes, tokens, sandbox_url)
+    cache_env = {"REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}"} if redis_client is not None else {}
+    base_env = {**cache_env, "POSTMARK_API_URL": sandbox_url}
+    fresh = start_gunicorn("fresh", workers=workers, extra_env=base_env)
+    cleanup.append(fresh)
+    stale = start_gunicorn("stale", workers=workers, extra_env={**base_env, "STREAMS_FRESH_SECONDS": "0"})
+    cleanup.append(stale)
+    wait_until_serving(fresh, workers)
+    wait_until_serving(stale, workers)
+    server = teams[1].servers.get()
+    cookies = {size: session_cookie(owner, team) for size, team in teams.items()}
+    return Bench(
+        sandbox_url=sandbox_url, calls=calls, fresh=fresh, stale=stale, workers=workers,
+        redis=redis_client is not None, sizes=sizes, server=server,
+        list_path=reverse("stream_list", args=[teams[1].slug, server.pk]),
+        overview_paths={size: reverse("team_home", args=[team.slug]) for size, team in teams.items()},
+        cookies=cookies, fresh_client=httpx.Client(base_url=fresh.url, cookies=cookies[1], timeout=30),
+        stale_clients={size: httpx.Client(base_url=stale.url, cookies=cookies[size], timeout=30) for size in sizes},
+        direct=PostmarkClient(tokens[0], base_url=sandbox_url),
+    )
+
+
+def print_setting(args, bench: Bench) -> None:
+    command, production_workers = dockerfile_cmd()
+    flags = " ".join(command[1:])
+    print(f"Python {sys.version.split()[0]}, httpx {httpx.__version__}, {os.cpu_count()} CPUs; "
+          f"Postmark: the HTTP sandbox taking {args.latency * 1000:.0f} ms per call")
+    if bench.redis:
+        print(f"gunicorn {flags}, {bench.workers} workers (the Dockerfile's CMD), Redis db {args.redis_db} "
+              f"as the cache")
+    else:
+        print(f"gunicorn {flags}, 1 worker: Redis is not reachable at 127.0.0.1:6379, so the cache is each "
+              f"process's own memory and the lock is shared by one worker's threads only (production runs "
+              f"{production_workers} workers sharing Redis)")
+    print(f"SQLite on disk in a temporary folder; teams of {', '.join(map(str, bench.sizes))} server(s), 10 streams "
+          f"each; {args.rounds} rounds. Times: wall time per request seen by this client over keep-alive.")
+    print(f"Load average at the start: {os.getloadavg()[0]:.2f} (other work on this machine skews every time)")
+
+
+def warm_up(bench: Bench) -> list[int]:
+    """Every worker loads its code and templates, opens its database and Postmark connections and its fan-out pool
+    (past gunicorn's 2 s keep-alive, a client reconnects to any worker). Pages go at once so that every worker gets
+    some; the statuses are returned, as SQLite may turn a second concurrent writer away."""
+    pages = [(bench.fresh, bench.list_path, bench.cookies[1]), (bench.stale, bench.list_path, bench.cookies[1]),
+             *[(bench.stale, bench.overview_paths[size], bench.cookies[size]) for size in bench.sizes]]
+    statuses = [status for server_process, path, cookie in pages
+                for status in burst(server_process.url, path, cookie, bench.workers * 4)[1]]
+    for client, path in [(bench.fresh_client, bench.list_path), (bench.stale_clients[1], bench.list_path),
+                         *[(bench.stale_clients[size], bench.overview_paths[size]) for size in bench.sizes]]:
+        timed_get(client, path)
+    bench.direct.list_streams(include_archived=True)
+    return statuses
+
+
+def measure_fresh_list(bench: Bench, samples: Samples) -> None:
+    timed_get(bench.fresh_client, bench.list_path)  # asks Postmark if the copy has aged past its 30 s
+    before = bench.calls.settled(bench.sandbox_url)
+    samples.fresh_ms += [timed_get(bench.fresh_client, bench.list_path) for _ in range(FRESH_PAGES_PER_ROUND)]
+    samples.floor_ms.append(timed_get(bench.fresh_client, "/healthz"))
+    samples.fresh_calls += bench.calls.settled(bench.sandbox_url) - before
+
+
+def measure_stale_list(bench: Bench, samples: Samples, *, direct_first: bool) -> None:
+    before = bench.calls.settled(bench.sandbox_url)
+    for which in ("direct", "page") if direct_first else ("page", "direct"):
+        if which == "direct":
+            started = time.perf_counter()
+            bench.direct.list_streams(include_archived=True)
+            samples.direct_ms.append((time.perf_counter() - started) * 1000)
+        else:
+            samples.stale_ms.append(timed_get(bench.stale_clients[1], bench.list_path))
+    samples.stale_calls.append(bench.calls.settled(bench.sandbox_url) - before - 1)  # less the direct call
+    samples.stale_ratio.append(samples.stale_ms[-1] / samples.direct_ms[-1])
+
+
+def measure_overviews(bench: Bench, samples: Samples) -> None:
+    for size in bench.sizes:
+        before = bench.calls.settled(bench.sandbox_url)
+        samples.overview_ms.setdefault(size, []).append(
+            timed_get(bench.stale_clients[size], bench.overview_paths[size]))
+        samples.overview_calls.setdefault(size, []).append(bench.calls.settled(bench.sandbox_url) - before)
+    for size in bench.sizes[1:]:
+        samples.overview_ratio.setdefault(size, []).append(samples.overview_ms[size][-1] / samples.overview_ms[1][-1])
+
+
+def measure_concurrent(bench: Bench, samples: Samples) -> None:
+    """20 requests at once for one server's list page on the default gunicorn, its copy made an hour old."""
+    StreamCopy.objects.filter(server=bench.server).update(fetched_at=timezone.now() - timedelta(hours=1))
+    before = bench.calls.settled(bench.sandbox_url)
+    elapsed, statuses = burst(bench.fresh.url, bench.list_path, bench.cookies[1], CONCURRENT)
+    if statuses != [200] * CONCURRENT:
+        raise RuntimeError(f"{CONCURRENT} concurrent GETs of {bench.list_path} answered {statuses}")
+    samples.burst_ms.append(elapsed)
+    samples.burst_calls.append(bench.calls.settled(bench.sandbox_url) - before)
+    if samples.burst_calls[-1] > 1:  # how far apart the calls ended tells whether they overlapped
+        ends = bench.calls.answered_at[before:]
+        samples.burst_gaps.append([(later - earlier) * 1000 for earlier, later in zip(ends, ends[1:], strict=False)])
+
+
+def report(args, bench: Bench, samples: Samples) -> None:
+    median = statistics.median
+    rows = []
+    fresh = median(samples.fresh_ms)
+    print(f"\n1. List page, fresh copy (default STREAMS_FRESH_SECONDS={settings.STREAMS_FRESH_SECONDS:g}), "
+          f"{len(samples.fresh_ms)} requests")
+    print(f"   median {fresh:6.2f} ms   p95 {p95(samples.fresh_ms):6.2f} ms   "
+          f"Postmark calls: {samples.fresh_calls} in {len(samples.fresh_ms)} pages")
+    print(f"   (the floor: GET /healthz on the same connection, no session, no template: "
+          f"median {median(samples.floor_ms):6.2f} ms)")
+    rows.append(("list page, fresh copy: time", f"{fresh:.2f} ms", "<= 10 ms", fresh <= 10))
+    rows.append(("list page, fresh copy: Postmark calls", f"{samples.fresh_calls}", "0", samples.fresh_calls == 0))
+
+    ratio = median(samples.stale_ratio)
+    print("\n2. List page, stale copy (STREAMS_FRESH_SECONDS=0) / one direct list_streams(include_archived=True)")
+    print(f"   page median {median(samples.stale_ms):6.2f} ms   direct median {median(samples.direct_ms):6.2f} ms   "
+          f"ratio (median of rounds) {ratio:.3f}   Postmark calls per page: {median(samples.stale_calls):g} "
+          f"(min {min(samples.stale_calls)}, max {max(samples.stale_calls)})")
+    rows.append(("list page, stale copy / direct call", f"{ratio:.3f}", "<= 1.15", ratio <= 1.15))
+
+    print("\n3. Team overview, every copy stale (STREAMS_FRESH_SECONDS=0)")
+    for size in bench.sizes:
+        times, calls = samples.overview_ms[size], samples.overview_calls[size]
+        line = (f"   {size:3d} server{'s' if size > 1 else ' '}   median {median(times):7.2f} ms   "
+                f"p95 {p95(times):7.2f} ms   Postmark calls per page: {median(calls):g}")
+        if size in samples.overview_ratio:
+            line += f"   / 1 server (median of rounds): {median(samples.overview_ratio[size]):.3f}"
+        print(line)
+    for size, ratios in samples.overview_ratio.items():
+        target, value = OVERVIEW_TARGETS.get(size), median(ratios)
+        rows.append((f"overview, {size} servers / 1 server", f"{value:.3f}",
+                     f"<= {target}" if target else "-", (value <= target) if target else None))
+
+    calls = samples.burst_calls
+    exact = sum(count == 1 for count in calls)
+    print(f"\n4. {CONCURRENT} concurrent requests for one server's list page, copy an hour old "
+          f"(default gunicorn, {bench.workers} x 4 threads)")
+    print(f"   Postmark calls per burst: median {median(calls):g}, min {min(calls)}, max {max(calls)}; "
+          f"exactly 1 in {exact} of {len(calls)} rounds   burst median {median(samples.burst_ms):7.2f} ms")
+    for gaps in samples.burst_gaps:
+        print(f"   a burst with {len(gaps) + 1} calls: each answered {', '.join(f'{gap:.0f}' for gap in gaps)} ms "
+              f"after the one before (a call takes {args.latency * 1000:.0f} ms or more: a gap that long means it "
+              f"was asked after the other had ended)")
+    rows.append((f"{CONCURRENT} concurrent, one stale server: Postmark calls", f"{median(calls):g} (max {max(calls)})",
+                 "exactly 1 every round", exact == len(calls)))
+
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
+    refused = sum(status != 200 for status in samples.warm_statuses)
+    locked = sum(server_process.log_path.read_text().count("django.db.utils.OperationalError: database is locked")
+                 for server_process in (bench.fresh, bench.stale))
+    if refused or locked:
+        print(f"Warm-up: {refused} of {len(samples.warm_statuses)} concurrent page requests did not answer 200; "
+              f"gunicorn logged {locked} 'database is locked' error(s): SQLite refuses a second concurrent writer "
+              f"of the copy")
+    print(f"\n{'figure':<46} {'measured':>14}  {'target':<22} result")
+    for label, value, target, met in rows:
+        result = "-" if met is None else ("met" if met else "not met")
+        print(f"{label:<46} {value:>14}  {target:<22} {result}")
+
+
+def run(args, sizes: list[int], redis_client, cleanup: list) -> None:
+    bench = start(args, sizes, redis_client, cleanup)
+    try:
+        print_setting(args, bench)
+        httpx.post(f"{bench.sandbox_url}/_sandbox/faults", json={"latency": args.latency}, timeout=10)
+        samples = Samples(warm_statuses=warm_up(bench))
+        for number in range(args.rounds):  # every figure in every round, side by side
+            measure_fresh_list(bench, samples)
+            measure_stale_list(bench, samples, direct_first=number % 2 == 1)
+            measure_overviews(bench, samples)
+            measure_concurrent(bench, samples)
+        report(args, bench, samples)
+    finally:
+        bench.close()
+
+
+def main() -> None:
+    cleanup: list = []
+    redis_client = None
+    try:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--servers", default="10,30", help="team sizes beside the 1-server team, comma-separated")
+        parser.add_argument("--rounds", type=int, default=15)
+        parser.add_argument("--latency", type=float, default=0.05, help="seconds Postmark takes per call")
+        parser.add_argument("--redis-db", type=int, default=15, help="Redis database used and flushed (not 0)")
+        args = parser.parse_args()
+        if args.redis_db == 0:
+            parser.error("--redis-db 0 is the default database of everything else on this Redis; pick another")
+        sizes = sorted({1, *(int(size) for size in args.servers.split(",") if size.strip())})
+        redis_client = redis_db(args.redis_db)
+        run(args, sizes, redis_client, cleanup)
+    except Exception:
+        for item in cleanup:  # what the servers said before the crash
+            if isinstance(item, Gunicorn):
+                print(f"--- gunicorn ({item.label}), end of its log:\n{item.log_path.read_text()[-4000:]}",
+                      file=sys.stderr)
+        raise
+    finally:
+        stop_all([(item.process, children(item.process.pid) or item.workers) if isinstance(item, Gunicorn)
+                  else item for item in cleanup])
+        if redis_client is not None:
+            redis_client.flushdb()
+            redis_client.close()
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
