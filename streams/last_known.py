@@ -11,8 +11,8 @@ copy is fresh enough, and never records anything for the first copy of a server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db import transaction
@@ -58,12 +58,19 @@ def stream_from_json(data: dict[str, Any]) -> Stream:
     )
 
 
-@dataclass(frozen=True)
 class Copy:
-    """A server's streams as Postmark last listed them, archived included, and when it answered."""
+    """A server's streams as Postmark last listed them, archived included, and when it answered.
 
-    streams: list[Stream]
-    fetched_at: datetime
+    The streams are read from their JSON only when asked for: a page often needs just the moment."""
+
+    def __init__(self, raw: list[dict[str, Any]], fetched_at: datetime, streams: list[Stream] | None = None):
+        self._raw, self.fetched_at = raw, fetched_at
+        if streams is not None:
+            self.__dict__["streams"] = streams
+
+    @cached_property
+    def streams(self) -> list[Stream]:
+        return [stream_from_json(item) for item in self._raw]
 
     @property
     def age(self) -> timedelta:
@@ -73,8 +80,8 @@ class Copy:
         return next((stream for stream in self.streams if stream.id == stream_id), None)
 
 
-def _copy_of(row: StreamCopy) -> Copy:
-    return Copy([stream_from_json(item) for item in row.streams], row.fetched_at)
+def _copy_of(row: StreamCopy, streams: list[Stream] | None = None) -> Copy:
+    return Copy(row.streams, row.fetched_at, streams)
 
 
 def load(server: Server) -> Copy | None:
@@ -85,6 +92,11 @@ def load(server: Server) -> Copy | None:
 def load_many(servers: list[Server]) -> dict[Any, Copy]:
     """The copies of several servers in one query, by server primary key."""
     return {row.server_id: _copy_of(row) for row in StreamCopy.objects.filter(server__in=servers)}
+
+
+def fetched_times(servers: list[Server]) -> dict[Any, datetime]:
+    """When Postmark answered each server's copy, without reading the copies themselves."""
+    return dict(StreamCopy.objects.filter(server__in=servers).values_list("server_id", "fetched_at"))
 
 
 # --- What changed outside --------------------------------------------------------------------------
@@ -192,23 +204,26 @@ def take_lists(answers: list[tuple[Server, list[Stream], datetime]]) -> dict[Any
     with transaction.atomic():
         rows = {row.server_id: row for row in
                 StreamCopy.objects.select_for_update().filter(server__in=[server for server, _, _ in answers])}
-        new_rows, changed_rows, noticed = [], [], []
+        new_rows, changed_rows, noticed, parsed = [], [], [], {}
         for server, streams, asked_at in answers:
             answered = {stream.id: stream_to_json(stream) for stream in streams}
             row = rows.get(server.pk)
             if row is None:  # the first copy of a server is where we start from, not a change
                 rows[server.pk] = StreamCopy(server=server, streams=list(answered.values()), fetched_at=now)
                 new_rows.append(rows[server.pk])
+                parsed[server.pk] = streams
             elif row.fetched_at <= asked_at:  # else a list asked for after ours was taken: ours is older news
                 found = _merge(row, answered, asked_at, now)
                 noticed.extend((server, stream_id, entries) for stream_id, entries in found)
                 changed_rows.append(row)
+                if row.streams == list(answered.values()):  # no write of ours kept over Postmark's answer
+                    parsed[server.pk] = streams
         # One INSERT … ON CONFLICT for every copy, new or changed: cheaper than a CASE per column for each row.
         StreamCopy.objects.bulk_create([*new_rows, *changed_rows], update_conflicts=True, unique_fields=["server"],
                                        update_fields=["streams", "fetched_at", "our_writes"])
         for server, stream_id, entries in noticed:
             _record(server, stream_id, entries, now)
-    return {server.pk: _copy_of(rows[server.pk]) for server, _, _ in answers}
+    return {server.pk: _copy_of(rows[server.pk], parsed.get(server.pk)) for server, _, _ in answers}
 
 
 def _merge(row: StreamCopy, answered: dict[str, dict], asked_at: datetime, now: datetime) -> list[tuple[str, list]]:

@@ -441,14 +441,15 @@ def _answered_meanwhile(locked: list[Server], copies: dict[Any, last_known.Copy]
     """The locked servers still to ask: a copy taken since `copies` were read answers for its server."""
     if not locked:
         return []
-    now_held = last_known.load_many(locked)
+    answered_at = last_known.fetched_times(locked)
     to_ask = []
     for server in locked:
-        before, after = copies.get(server.pk), now_held.get(server.pk)
-        if after is not None and (before is None or after.fetched_at > before.fetched_at) and (
-                not refresh or after.age.total_seconds() < 1):
+        before, after = copies.get(server.pk), answered_at.get(server.pk)
+        if after is not None and (before is None or after > before.fetched_at) and (
+                not refresh or (timezone.now() - after).total_seconds() < 1):
             cache.delete(_lock_key(server))
-            into[server.pk] = Known(after.streams, after.fetched_at)
+            copy = last_known.load(server)  # rare: another request answered between our look and our lock
+            into[server.pk] = Known(copy.streams, copy.fetched_at)
         else:
             to_ask.append(server)
     return to_ask
