@@ -76,6 +76,9 @@ def port_in_use(port: int) -> bool:
 
 
 def needs_port(port: int) -> None:
+    deadline = time.monotonic() + STOP_SECONDS  # the previous test's server may still be closing its socket
+    while port_in_use(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if not port_in_use(port):
         return
     message = f"port {port} is already in use on 127.0.0.1, and the README's command listens on it"
