@@ -1,16 +1,20 @@
-"""Sign-in that resists guessing: lockouts after repeated failures (ours and the admin's), and limited reset
-requests."""
+"""Sign-in that resists guessing: lockouts after repeated failures (ours and the admin's), limited reset requests,
+and password rules."""
 
 import re
 from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth.password_validation import validate_password
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard.forms import NewAccountForm
+from dashboard.management.commands.demo_seed import DEMO_PASSWORD
 from dashboard.models import AuditEvent
 from tests.conftest import PASSWORD
 
@@ -163,3 +167,21 @@ def test_password_reset_requests_from_one_address_are_limited(client, user):
     assert "Too many reset requests from your network. Try again in 15 minutes." in response.content.decode()
     assert other.status_code == 302
     assert len(mail.outbox) == 6, "the refused request sent no e-mail"
+
+
+# --- Password rules ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("candidate", ["eleven-char", "password1234", "123456789012"])
+def test_short_or_common_passwords_are_refused(candidate):
+    with pytest.raises(ValidationError):
+        validate_password(candidate)
+
+
+def test_the_demo_and_test_passwords_meet_the_rules():
+    validate_password(DEMO_PASSWORD)
+    validate_password(PASSWORD)
+
+
+def test_the_new_account_form_tells_people_the_rule_before_they_choose():
+    assert NewAccountForm().fields["password1"].help_text.startswith("At least 12 characters")
