@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "dashboard.middleware.TimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages and before LoginRequiredMiddleware's view check: an ended session says why on the sign-in page.
+    "dashboard.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -240,6 +242,15 @@ AXES_RESET_ON_SUCCESS = False
 # The audit log already records every sign-in; axes keeps only what it needs to count failures.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+
+# Sessions end after SESSION_IDLE_HOURS without a request, and SESSION_MAX_DAYS after signing in, whatever
+# happens meanwhile (dashboard.middleware.SessionLimitsMiddleware). The cookie lives as long as the longest
+# session may, so the middleware sees an ended session and can say on the sign-in page why it ended.
+SESSION_IDLE_HOURS = float(os.environ.get("SESSION_IDLE_HOURS", "12"))
+SESSION_MAX_DAYS = float(os.environ.get("SESSION_MAX_DAYS", "14"))
+SESSION_COOKIE_AGE = int(SESSION_MAX_DAYS * 24 * 60 * 60)
+# A session's "last seen" time is saved at most this often, so an active person costs no write per request.
+SESSION_ACTIVITY_RESOLUTION = timedelta(minutes=5)
 
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -4,11 +4,14 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from dashboard.middleware import start_session_clock
 from dashboard.services import accounts
 
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def on_sign_in(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        start_session_clock(request)
     accounts.account_record_sign_in(actor=user)
 
 

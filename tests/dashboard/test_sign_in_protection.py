@@ -1,5 +1,5 @@
 """Sign-in that resists guessing: lockouts after repeated failures (ours and the admin's), limited reset requests,
-and password rules."""
+password rules, and sessions that end after idle time and at an absolute maximum."""
 
 import re
 from datetime import timedelta
@@ -185,3 +185,53 @@ def test_the_demo_and_test_passwords_meet_the_rules():
 
 def test_the_new_account_form_tells_people_the_rule_before_they_choose():
     assert NewAccountForm().fields["password1"].help_text.startswith("At least 12 characters")
+
+
+# --- Sessions ------------------------------------------------------------------------------------
+
+
+def _age_session(client, **ago):
+    session = client.session
+    for name, delta in ago.items():
+        session[name] = (timezone.now() - delta).isoformat()
+    session.save()
+
+
+def test_a_session_idle_for_twelve_hours_ends_and_the_sign_in_page_says_why(signed_in_client):
+    _age_session(signed_in_client, seen_at=timedelta(hours=12, minutes=1))
+
+    response = signed_in_client.get(reverse("team_list"), follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert "You were signed out after 12 hours without activity; sign in again." in response.content.decode()
+    assert "_auth_user_id" not in signed_in_client.session
+
+
+def test_a_session_used_within_twelve_hours_goes_on_and_is_refreshed(signed_in_client):
+    _age_session(signed_in_client, seen_at=timedelta(hours=11))
+
+    assert signed_in_client.get(reverse("team_list")).status_code == 200
+
+    seen = timezone.datetime.fromisoformat(signed_in_client.session["seen_at"])
+    assert timezone.now() - seen < timedelta(minutes=1)
+
+
+def test_a_session_ends_fourteen_days_after_signing_in_however_active(signed_in_client):
+    _age_session(signed_in_client, signed_in_at=timedelta(days=14, minutes=1), seen_at=timedelta(minutes=1))
+
+    response = signed_in_client.get(reverse("team_list"), follow=True)
+
+    assert response.redirect_chain[-1][0].startswith(reverse("login"))
+    assert "You were signed out 14 days after signing in; sign in again." in response.content.decode()
+    assert "_auth_user_id" not in signed_in_client.session
+
+
+def test_a_recent_visit_does_not_write_the_session_again(signed_in_client):
+    _age_session(signed_in_client, seen_at=timedelta(minutes=2))
+    before = signed_in_client.session["seen_at"]
+
+    response = signed_in_client.get(reverse("team_list"))
+
+    assert response.status_code == 200
+    assert signed_in_client.session["seen_at"] == before
+    assert "sessionid" not in response.cookies, "no session write, so no new cookie"
