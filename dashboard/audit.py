@@ -44,6 +44,7 @@ Outcome = AuditEvent.Outcome
 ACTIONS: dict[str, str] = {
     "auth.login.success": "signed in",
     "auth.login.failure": "failed to sign in",
+    "auth.login.locked": "was locked out of signing in after too many failures",
     "auth.logout": "signed out",
     "auth.password.change": "changed their password",
     "auth.password.reset": "set a new password from a reset link",

@@ -56,6 +56,7 @@ _OUTCOME_IN_SENTENCE = {Outcome.REFUSED: "refused", Outcome.FAILED: "failed", Ou
 INTENTS: dict[str, str] = {
     "auth.login.success": "sign in",
     "auth.login.failure": "sign in",
+    "auth.login.locked": "sign in",
     "auth.logout": "sign out",
     "auth.password.change": "change their password",
     "auth.password.reset": "set a new password from a reset link",
@@ -411,6 +412,10 @@ def _with_object(verb: str, event: AuditEvent, label: str) -> str:
     return f"{verb} ({label})"
 
 
+# Made by whoever typed the address, who may not be its owner.
+_SIGN_IN_ATTEMPTS = ("auth.login.failure", "auth.login.locked")
+
+
 def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
     """One entry as a sentence: "Dana Editor (editor) archived stream billing-news on Acme Production";
     an attempt that did not happen reads "… tried to archive … — refused: <why>"."""
@@ -418,13 +423,13 @@ def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
     if event.actor_id is not None:
         who = names.get(event.actor_id) or event.actor_label or "Someone"
     else:
-        who = "Someone" if event.action == "auth.login.failure" else (event.actor_label or "The system")
+        who = "Someone" if event.action in _SIGN_IN_ATTEMPTS else (event.actor_label or "The system")
     role = Role(event.actor_role).label.lower() if event.actor_role in Role.values else ""
     outcome = event.outcome
     if outcome == Outcome.SUCCESS:
         what = _with_object(ACTIONS.get(event.action, event.action), event, label) + _from_to(event)
     else:
-        if event.action == "auth.login.failure":
+        if event.action in _SIGN_IN_ATTEMPTS:
             intent = f"sign in as {event.target_label or event.actor_label}"
         elif event.target_type == "page":
             intent = INTENTS.get(event.action, "open a page")

@@ -63,7 +63,7 @@ class NewAccountForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=150)
     password1 = forms.CharField(label="Choose a password", strip=False,
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-                                help_text="At least 8 characters, not only numbers, and not a common password.")
+                                help_text="At least 12 characters, not only numbers, and not a common password.")
     password2 = forms.CharField(label="Type the password again", strip=False,
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 

@@ -2,9 +2,11 @@
 
 import ipaddress
 import zoneinfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -88,3 +90,64 @@ class TimeZoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+SIGNED_IN_AT = "signed_in_at"
+SEEN_AT = "seen_at"
+
+
+def start_session_clock(request: HttpRequest) -> None:
+    """Notes when a session began and was last used; called at sign-in."""
+    now = timezone.now().isoformat()
+    request.session[SIGNED_IN_AT] = now
+    request.session[SEEN_AT] = now
+
+
+def _stamp(request: HttpRequest, name: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(request.session[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _hours(value: float) -> str:
+    return f"{value:g} hour" if value == 1 else f"{value:g} hours"
+
+
+def _days(value: float) -> str:
+    return f"{value:g} day" if value == 1 else f"{value:g} days"
+
+
+class SessionLimitsMiddleware:
+    """Signs a person out after SESSION_IDLE_HOURS without a request or SESSION_MAX_DAYS after signing in, and
+    says which on the sign-in page. Must come after AuthenticationMiddleware and MessageMiddleware.
+
+    The last-seen time is written only when it is older than SESSION_ACTIVITY_RESOLUTION, so an active person
+    costs a session write every few minutes rather than on every request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            self._check(request)
+        return self.get_response(request)
+
+    @staticmethod
+    def _check(request: HttpRequest) -> None:
+        now = timezone.now()
+        signed_in_at, seen_at = _stamp(request, SIGNED_IN_AT), _stamp(request, SEEN_AT)
+        if signed_in_at is None or seen_at is None:  # a session from before the clock existed starts it now
+            start_session_clock(request)
+            return
+        if now - signed_in_at > timedelta(days=settings.SESSION_MAX_DAYS):
+            why = f"You were signed out {_days(settings.SESSION_MAX_DAYS)} after signing in; sign in again."
+        elif now - seen_at > timedelta(hours=settings.SESSION_IDLE_HOURS):
+            why = f"You were signed out after {_hours(settings.SESSION_IDLE_HOURS)} without activity; sign in again."
+        else:
+            if now - seen_at > settings.SESSION_ACTIVITY_RESOLUTION:
+                request.session[SEEN_AT] = now.isoformat()
+            return
+        logout(request)
+        messages.info(request, why)

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -103,10 +104,14 @@ MIDDLEWARE = [
     "dashboard.middleware.TimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages and before LoginRequiredMiddleware's view check: an ended session says why on the sign-in page.
+    "dashboard.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.HtmxMessagesMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the sign-in page with the lockout message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -155,9 +160,14 @@ else:
 AUTH_USER_MODEL = "dashboard.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes first: it refuses a locked-out sign-in before any password is checked (the admin's too).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -210,6 +220,37 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.
 NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+
+# Sign-in that resists guessing (django-axes, kept in the database so every instance sees the same count):
+# after SIGN_IN_FAILURE_LIMIT failures for one account or from one address, sign-in is refused for
+# SIGN_IN_COOLOFF_MINUTES, whatever the password. The same limit applies to password reset requests per address.
+SIGN_IN_FAILURE_LIMIT = int(os.environ.get("SIGN_IN_FAILURE_LIMIT", "5"))
+SIGN_IN_COOLOFF_MINUTES = int(os.environ.get("SIGN_IN_COOLOFF_MINUTES", "15"))
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_COOLOFF_MINUTES)
+# Either one locks: many guesses at one account from many addresses, or at many accounts from one address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_USERNAME_CALLABLE = "dashboard.views.accounts.sign_in_address"
+# The same address the audit log records, so NUM_PROXIES governs both.
+AXES_CLIENT_IP_CALLABLE = "dashboard.middleware.client_ip"
+AXES_LOCKOUT_CALLABLE = "dashboard.views.accounts.sign_in_locked_out"
+# The cool-off runs from the lockout, so "try again in 15 minutes" is true; attempts meanwhile do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success must not wipe the address's count: one's own account would otherwise reset guesses at another's.
+AXES_RESET_ON_SUCCESS = False
+# The audit log already records every sign-in; axes keeps only what it needs to count failures.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+
+# Sessions end after SESSION_IDLE_HOURS without a request, and SESSION_MAX_DAYS after signing in, whatever
+# happens meanwhile (dashboard.middleware.SessionLimitsMiddleware). The cookie lives as long as the longest
+# session may, so the middleware sees an ended session and can say on the sign-in page why it ended.
+SESSION_IDLE_HOURS = float(os.environ.get("SESSION_IDLE_HOURS", "12"))
+SESSION_MAX_DAYS = float(os.environ.get("SESSION_MAX_DAYS", "14"))
+SESSION_COOKIE_AGE = int(SESSION_MAX_DAYS * 24 * 60 * 60)
+# A session's "last seen" time is saved at most this often, so an active person costs no write per request.
+SESSION_ACTIVITY_RESOLUTION = timedelta(minutes=5)
 
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -278,6 +319,8 @@ LOGGING = {
         # httpx logs every request line at INFO; our client logs its own, shorter line.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # django-axes logs each failed sign-in at INFO; the audit log records those. Its lockouts are warnings.
+        "axes": {"level": "WARNING"},
         # Its own stream only: a shipped line is the record itself, not a message about the app.
         "dashboard.audit.ship": {"handlers": ["audit_ship"], "level": "INFO", "propagate": False},
     },

@@ -5,6 +5,7 @@ sandbox. The outsider owns team B ("Globex"), with a server of its own. Every ac
 """
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django.test.utils import override_settings
@@ -166,3 +167,12 @@ def client_as():
         return browser
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Counts kept in the cache (password reset requests per address) start at zero in every test.
+
+    Sign-in lockouts need nothing here: django-axes counts failures in the database, which each test rolls back."""
+    cache.clear()
+    yield

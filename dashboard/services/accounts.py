@@ -1,5 +1,8 @@
-"""A person's own account: sign-in, sign-out and password events for the audit log (called by auth
-signals), and their time zone."""
+"""A person's own account: sign-in, sign-out, lockout and password events for the audit log (called by auth
+signals), how often one address may ask for password reset links, and their time zone."""
+
+from django.conf import settings
+from django.core.cache import cache
 
 from dashboard import audit
 from dashboard.models import AuditEvent, User
@@ -12,14 +15,42 @@ def account_record_sign_in(*, actor: User) -> None:
                  target_id=actor.pk, target_label=actor.email)
 
 
-def account_record_failed_sign_in(*, email: str) -> None:
+def _typed_address(email: str) -> tuple[str, User | None]:
     # The address someone typed, as typed (trimmed): it may not belong to anyone.
     typed = (email or "").strip()[:254]
-    user = User.objects.filter(email__iexact=typed).first() if typed else None
+    return typed, User.objects.filter(email__iexact=typed).first() if typed else None
+
+
+def account_record_failed_sign_in(*, email: str, while_locked_out: bool = False) -> None:
+    typed, user = _typed_address(email)
     audit.record(action="auth.login.failure", actor=None, actor_label=typed, team=None,
                  outcome=AuditEvent.Outcome.REFUSED, target_type="user",
                  target_id=user.pk if user else "", target_label=typed,
-                 detail="Wrong e-mail address or password.")
+                 detail="Refused unchecked: too many sign-in attempts." if while_locked_out
+                 else "Wrong e-mail address or password.")
+
+
+def account_record_sign_in_locked(*, email: str) -> None:
+    """The failure that reached the limit: sign-in for this account, or from this address, now waits."""
+    typed, user = _typed_address(email)
+    audit.record(action="auth.login.locked", actor=None, actor_label=typed, team=None,
+                 outcome=AuditEvent.Outcome.REFUSED, target_type="user",
+                 target_id=user.pk if user else "", target_label=typed,
+                 detail=f"{settings.SIGN_IN_FAILURE_LIMIT} failed sign-ins for this account or from this "
+                        f"address; sign-in refused for {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
+
+
+def account_password_reset_request_allowed(*, address: str | None) -> bool:
+    """Counts a reset request from `address`; False once it made more than the sign-in failure limit in a
+    cool-off period. The count lives in the cache, which every instance shares when REDIS_URL is set."""
+    key = f"password-reset-requests:{address or 'unknown'}"
+    cache.add(key, 0, timeout=settings.SIGN_IN_COOLOFF_MINUTES * 60)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.SIGN_IN_COOLOFF_MINUTES * 60)
+        count = 1
+    return count <= settings.SIGN_IN_FAILURE_LIMIT
 
 
 def account_record_sign_out(*, actor: User) -> None:

@@ -1,8 +1,10 @@
-"""A person's own account: password change and reset (Django's views, with the change written to the audit
-log), and the time zone the dashboard shows times in."""
+"""A person's own account: sign-in refused after too many failures (django-axes calls `sign_in_locked_out`),
+password change and reset (Django's views, with the change written to the audit log, reset requests limited
+per address), and the time zone the dashboard shows times in."""
 
 import zoneinfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -11,11 +13,47 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from dashboard.access import not_team_scoped
-from dashboard.forms import TimeZoneForm, apply_service_error
+from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error
+from dashboard.middleware import client_ip
 from dashboard.services import ServiceError
-from dashboard.services.accounts import account_record_password_change, account_set_time_zone
+from dashboard.services.accounts import (
+    account_password_reset_request_allowed,
+    account_record_password_change,
+    account_set_time_zone,
+)
 from dashboard.templatetags.dashboard import zone_label
 from dashboard.time_zones import DEFAULT_ZONE, browser_zone
+
+
+def lockout_message() -> str:
+    # The same words whether or not the account exists, so a lockout tells a guesser nothing.
+    return (f"Too many sign-in attempts. Try again in {settings.SIGN_IN_COOLOFF_MINUTES} minutes, "
+            "or reset your password.")
+
+
+def sign_in_address(request: HttpRequest, credentials: dict | None) -> str:
+    """The address a sign-in is for, as django-axes counts it: "DANA@…" and "dana@…" are one account."""
+    typed = (credentials or {}).get("username") or request.POST.get("username") or ""
+    return str(typed).strip().lower()
+
+
+def sign_in_locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """What django-axes answers a locked-out sign-in with (ours or the admin's): the sign-in page, saying why."""
+    form = SignInForm(request, initial={"username": sign_in_address(request, credentials)})
+    return render(request, "registration/login.html", {
+        "form": form, "lockout": lockout_message(), "next": request.POST.get("next", ""),
+    }, status=429)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, refused for a while after too many requests from one address."""
+
+    def form_valid(self, form):
+        if not account_password_reset_request_allowed(address=client_ip(self.request)):
+            form.add_error(None, f"Too many reset requests from your network. Try again in "
+                                 f"{settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().form_valid(form)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -34,6 +72,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 password_change = not_team_scoped(PasswordChangeView.as_view())
 password_reset_confirm = not_team_scoped(PasswordResetConfirmView.as_view())
+password_reset = not_team_scoped(PasswordResetView.as_view())
 
 
 def _zone_words(name: str) -> str:

@@ -297,6 +297,7 @@ def test_a_new_address_sets_a_password_joins_and_is_signed_in(client, admin, tea
 @pytest.mark.parametrize("password1,password2,message", [
     ("a long new passphrase", "a different one", "The two passwords are different."),
     ("12345678", "12345678", "This password is too common."),
+    ("eleven-char", "eleven-char", "This password is too short. It must contain at least 12 characters."),
 ])
 def test_a_new_address_with_an_unusable_password_is_asked_again(client, admin, team_a, invite, password1, password2,
                                                                  message):
