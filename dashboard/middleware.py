@@ -71,6 +71,25 @@ class AuditContextMiddleware:
         return response
 
 
+class PrivatePagesMiddleware:
+    """Marks every answer to a signed-in person `Cache-Control: no-store, private`.
+
+    Their pages hold member lists, e-mails and audit entries: no shared proxy may keep them, and the
+    browser's back button must ask again after signing out. An answer that set its own Cache-Control keeps it.
+    Must come after AuthenticationMiddleware, which gives it the person.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "Cache-Control" not in response and user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store, private"
+        return response
+
+
 class TimeZoneMiddleware:
     """Shows the request's times in the person's zone: their choice, else their browser's, else UTC.
 

@@ -97,7 +97,7 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponse:
     response = StreamingHttpResponse(body, content_type=content_type)
     filename = f"{request.team.slug}-audit-{timezone.localdate():%Y-%m-%d}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store, private"  # as every signed-in answer, said here for the file itself
     return response
 
 

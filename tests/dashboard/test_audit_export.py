@@ -152,7 +152,7 @@ def test_an_export_is_streamed_as_a_dated_download(client_as, admin, history, na
     assert response["Content-Type"] == content_type
     today = timezone.localdate()
     assert response["Content-Disposition"] == f'attachment; filename="acme-audit-{today:%Y-%m-%d}.{suffix}"'
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "no-store, private"
 
 
 def test_the_page_offers_both_downloads_with_the_current_filters(client_as, admin, history):
