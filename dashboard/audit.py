@@ -74,6 +74,7 @@ ACTIONS: dict[str, str] = {
     "stream.outside.delete": "deleted a stream before its purge date",
     "stream.purge": "deleted a stream after its 45 days in the archive",
     "access.denied": "was denied access",
+    "access.csrf": "had a form refused as expired or sent from another site",
     "audit.export": "exported the audit log",
     "audit.prune": "pruned the audit log",
 }

@@ -85,6 +85,7 @@ INTENTS: dict[str, str] = {
     "stream.outside.delete": "delete a stream",
     "stream.purge": "delete a stream",
     "access.denied": "open a page",
+    "access.csrf": "send a form",
     "audit.export": "export the audit log",
     "audit.prune": "prune the audit log",
 }

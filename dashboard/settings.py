@@ -76,6 +76,7 @@ if _token_key_problem:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if LOCAL else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "dashboard.views.core.csrf_failure"
 
 INSTALLED_APPS = [
     "dashboard",

@@ -149,6 +149,13 @@ def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: R
                  detail=f"Needs the {Role(needed).label} role or higher.")
 
 
+def access_record_csrf_failure(*, actor: User, team: Team | None, role: Role | str | None, path: str) -> None:
+    """A signed-in person's form was refused by the CSRF check: stale, or sent from another site."""
+    audit.record(action="access.csrf", actor=actor, team=team, role=role, outcome=Outcome.DENIED,
+                 target_type="page", target_id=path[:100], target_label=_UUID.sub("…", path)[:200],
+                 detail="The form was open too long or came from another site.")
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
