@@ -56,15 +56,19 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 class AuditContextMiddleware:
-    """Gives every request an id (echoed as X-Request-ID) and tells the audit log where events come from."""
+    """Gives every request our own id (sent back as X-Request-ID) and tells the audit log where events come from.
+
+    A client can send any X-Request-ID, so it never becomes the id: a sane one is kept beside ours, for finding
+    the request in the proxy's logs."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = audit.new_request_id(request.headers.get("X-Request-ID"))
+        request_id = audit.new_request_id()
         with audit.context(
-            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request_id=request_id
+            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request_id=request_id,
+            forwarded_request_id=audit.forwarded_request_id(request.headers.get("X-Request-ID")),
         ):
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
