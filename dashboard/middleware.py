@@ -13,6 +13,24 @@ from dashboard import audit
 from dashboard.time_zones import zone_for
 
 
+class SecurityHeadersMiddleware:
+    """The outermost middleware: sees every answer, including the 400 SecurityMiddleware gives for a foreign
+    Host while redirecting to HTTPS, which then skips its own headers. Adds them where they are missing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings.SECURE_REFERRER_POLICY:
+            response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+            response.headers.setdefault("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
+        return response
+
+
 class HtmxMessagesMiddleware:
     """Delivers Django messages to htmx requests as toasts, so views just call `messages.success()`.
 

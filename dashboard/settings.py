@@ -93,7 +93,13 @@ INSTALLED_APPS = [
     "csp",
 ]
 
+# The frame and CSP headers come from the outermost layers, so that every error answer carries them too: a
+# middleware's refusal (a foreign Host is a 400 from CommonMiddleware, or from SecurityMiddleware itself when it
+# redirects to HTTPS) goes back out only through the middleware listed before it.
 MIDDLEWARE = [
+    "dashboard.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dashboard.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -105,8 +111,6 @@ MIDDLEWARE = [
     "dashboard.middleware.TimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.HtmxMessagesMiddleware",
 ]
