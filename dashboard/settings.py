@@ -212,6 +212,13 @@ POSTMARK_SANDBOX_ENABLED = env_bool("POSTMARK_SANDBOX_ENABLED", default=LOCAL)
 # Invitations: how long a link works, and how many a team may send per hour.
 INVITATION_LIFETIME = timedelta(days=int(os.environ.get("INVITATION_LIFETIME_DAYS", "7")))
 INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "20"))
+# How many teams one person may own; creating one more is refused (and audited) until they give one up.
+try:
+    TEAMS_PER_PERSON = int(os.environ.get("TEAMS_PER_PERSON", "10"))
+except ValueError:
+    sys.exit("Refusing to start: TEAMS_PER_PERSON must be a whole number of teams, such as 10.")
+if TEAMS_PER_PERSON < 1:
+    sys.exit("Refusing to start: TEAMS_PER_PERSON must be 1 or more.")
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.

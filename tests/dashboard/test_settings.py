@@ -20,7 +20,7 @@ PROBE = (
 )
 CONFIG_VARIABLES = (
     "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND",
-    "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED",
+    "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED", "TEAMS_PER_PERSON",
 )
 KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # made up for these tests
 OTHER_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
@@ -199,3 +199,11 @@ def test_a_secretless_command_gets_no_key_ring_to_encrypt_with():
     )
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "KeyRingError"
+
+
+@pytest.mark.parametrize("limit", ["ten", "0", "-2", "1.5"])
+def test_a_team_limit_that_is_not_a_whole_number_of_one_or_more_is_refused_at_startup_in_one_line(limit):
+    result = run(**PRODUCTION, TEAMS_PER_PERSON=limit)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Refusing to start: TEAMS_PER_PERSON must be"), result.stderr
