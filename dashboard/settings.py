@@ -6,6 +6,7 @@ REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and leaves DEBUG off. This module must neve
 """
 
 import os
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -73,6 +74,18 @@ if not TOKEN_ENCRYPTION_KEYS:
 _token_key_problem = _validate_key_ring(TOKEN_ENCRYPTION_KEYS) if TOKEN_ENCRYPTION_KEYS else ""
 if _token_key_problem:
     sys.exit(f"Refusing to start: {_token_key_problem}")
+
+# Where Django's admin site lives: one or more lower-case path segments, each ending in "/" ("ops/backstage/").
+# Moving it off the well-known address keeps it out of the way of scanners; the admin still asks for a staff login.
+ADMIN_PATH = os.environ.get("ADMIN_PATH", "admin/").strip()
+# The dashboard's own top-level addresses, which the admin must not hide.
+_OWN_PREFIXES = ("teams/", "t/", "invitations/", "accounts/", "static/", "healthz/")
+if not re.fullmatch(r"(?:[a-z0-9][a-z0-9_-]{0,63}/){1,4}", ADMIN_PATH):
+    sys.exit(f"Refusing to start: ADMIN_PATH {ADMIN_PATH!r} must be lower-case letters, digits, '-' or '_' in one "
+             "to four segments, each ending in '/', with no leading '/' (such as 'admin/' or 'ops/backstage/').")
+if ADMIN_PATH.startswith(_OWN_PREFIXES):
+    sys.exit(f"Refusing to start: ADMIN_PATH {ADMIN_PATH!r} would take an address the dashboard uses itself; "
+             "choose another first segment than teams, t, invitations, accounts, static or healthz.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if LOCAL else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
