@@ -1,7 +1,7 @@
 """The audit log's one writer: `record(...)`, called only by services.
 
-It owns the registry of action names, the request's context (IP, user agent, request id, set by
-`AuditContextMiddleware`) and the rule that refused, failed and denied attempts survive a rollback
+It owns the registry of action names, the request's context (IP, user agent, our own request id and the
+proxy's, set by `AuditContextMiddleware`) and the rule that refused, failed and denied attempts survive a rollback
 of the transaction they were made in. It never records a secret: callers pass last-four values only, and
 `record` refuses an event holding a server token this installation keeps (found by its keyed fingerprint), the
 token the calling service has in hand (`secret=`), or an unmasked value in a field named for a secret. Text
@@ -75,6 +75,7 @@ ACTIONS: dict[str, str] = {
     "stream.outside.delete": "deleted a stream before its purge date",
     "stream.purge": "deleted a stream after its 45 days in the archive",
     "access.denied": "was denied access",
+    "access.csrf": "had a form refused as expired or sent from another site",
     "audit.export": "exported the audit log",
     "audit.prune": "pruned the audit log",
 }
@@ -94,6 +95,8 @@ class RequestContext:
     ip: str | None = None
     user_agent: str = ""
     request_id: str = ""
+    # The id a proxy in front sent (X-Request-ID), kept beside ours when it is of a sane shape; never trusted.
+    forwarded_request_id: str = ""
 
 
 _context: ContextVar[RequestContext | None] = ContextVar("audit_request_context", default=None)
@@ -101,14 +104,22 @@ _context: ContextVar[RequestContext | None] = ContextVar("audit_request_context"
 _unsettled: ContextVar[list[dict[str, Any]] | None] = ContextVar("audit_unsettled", default=None)
 
 
-def new_request_id(offered: str | None = None) -> str:
-    return offered if offered and _REQUEST_ID_SHAPE.match(offered) else uuid.uuid4().hex
+def new_request_id() -> str:
+    """Our own id for a request or a command's run: a client can send any X-Request-ID, so it is never this."""
+    return uuid.uuid4().hex
+
+
+def forwarded_request_id(offered: str | None) -> str:
+    """The X-Request-ID a proxy sent, to find the request in its logs; empty unless it is of a sane shape."""
+    return offered if offered and _REQUEST_ID_SHAPE.match(offered) else ""
 
 
 @contextlib.contextmanager
-def context(*, ip: str | None = None, user_agent: str = "", request_id: str = "") -> Iterator[RequestContext]:
+def context(*, ip: str | None = None, user_agent: str = "", request_id: str = "",
+            forwarded_request_id: str = "") -> Iterator[RequestContext]:
     """Where events come from, for the duration of a request or a command."""
-    current = RequestContext(ip=ip, user_agent=user_agent[:300], request_id=request_id or new_request_id())
+    current = RequestContext(ip=ip, user_agent=user_agent[:300], request_id=request_id or new_request_id(),
+                             forwarded_request_id=forwarded_request_id)
     token = _context.set(current)
     try:
         yield current
@@ -292,6 +303,7 @@ def _entry_fields(
         "ip": ctx.ip if ctx else None,
         "user_agent": ctx.user_agent if ctx else "",
         "request_id": ctx.request_id if ctx else "",
+        "forwarded_request_id": ctx.forwarded_request_id if ctx else "",
         "action": action,
         "target_type": target_type,
         "target_id": str(target_id)[:100],
@@ -314,6 +326,10 @@ CHAIN_FIELDS = (
     "request_id", "action", "target_type", "target_id", "target_label", "changes", "outcome", "detail",
     "chain_seq", "prev_hash",
 )
+# Hashed only when set, so every entry written before the field existed keeps its hash (and migration 0004,
+# which chains older entries with CHAIN_FIELDS, never needs it).
+OPTIONAL_CHAIN_FIELDS = ("forwarded_request_id",)
+HASHED_FIELDS = (*CHAIN_FIELDS, *OPTIONAL_CHAIN_FIELDS)
 
 ship_log = logging.getLogger("dashboard.audit.ship")
 
@@ -325,6 +341,7 @@ def canonical_json(value: Any) -> str:
 def chain_content(values: Mapping[str, Any]) -> dict[str, Any]:
     """An entry's hashed content in one fixed form, the same whether it comes from memory or the database."""
     content = {name: values[name] for name in CHAIN_FIELDS}
+    content.update({name: values[name] for name in OPTIONAL_CHAIN_FIELDS if values.get(name)})
     content["occurred_at"] = values["occurred_at"].astimezone(UTC).isoformat(timespec="microseconds")
     content["ip"] = _ip_text(values["ip"])
     return content
@@ -338,7 +355,7 @@ def entry_hash(content: Mapping[str, Any]) -> str:
 
 def shipped_line(event: AuditEvent) -> str:
     """The JSON line the shipping logger writes: the hashed content plus the entry's id and hash."""
-    content = chain_content({name: getattr(event, name) for name in CHAIN_FIELDS})
+    content = chain_content({name: getattr(event, name) for name in HASHED_FIELDS})
     return canonical_json({**content, "id": event.pk, "hash": event.hash})
 
 
@@ -373,7 +390,7 @@ def _locked_head(team_key: int) -> AuditChainHead:
 
 def _link(head: AuditChainHead, fields: Mapping[str, Any]) -> AuditEvent:
     event = AuditEvent(**fields, chain_seq=head.seq + 1, prev_hash=head.last_hash)
-    event.hash = entry_hash(chain_content({name: getattr(event, name) for name in CHAIN_FIELDS}))
+    event.hash = entry_hash(chain_content({name: getattr(event, name) for name in HASHED_FIELDS}))
     head.seq, head.last_hash = event.chain_seq, event.hash
     return event
 
@@ -446,7 +463,7 @@ class _ChainEnd:
     row: tuple | None = None  # the last entry walked, to name it
 
 
-_WALKED = ("id", "hash", *CHAIN_FIELDS)
+_WALKED = ("id", "hash", *HASHED_FIELDS)
 
 
 def verify_chains(*, team_id: int | None = None) -> ChainReport:
@@ -522,10 +539,10 @@ def _prune_anchors() -> dict[int, tuple[int, str]]:
     Read from the prune's own entry, which is itself chained: a removal of old entries that no prune
     explains leaves a chain starting somewhere else, and is caught."""
     latest = (AuditEvent.objects.filter(action="audit.prune", outcome=Outcome.SUCCESS, team_id__isnull=True)
-              .order_by("-id").values_list("hash", *CHAIN_FIELDS).first())
+              .order_by("-id").values_list("hash", *HASHED_FIELDS).first())
     if latest is None:
         return {}
-    values = dict(zip(CHAIN_FIELDS, latest[1:], strict=True))
+    values = dict(zip(HASHED_FIELDS, latest[1:], strict=True))
     if entry_hash(chain_content(values)) != latest[0]:
         return {}  # an edited prune entry explains nothing; the walk names it
     anchors = values["changes"].get("chain anchors", [None, {}])[1] or {}

@@ -86,6 +86,7 @@ INTENTS: dict[str, str] = {
     "stream.outside.delete": "delete a stream",
     "stream.purge": "delete a stream",
     "access.denied": "open a page",
+    "access.csrf": "send a form",
     "audit.export": "export the audit log",
     "audit.prune": "prune the audit log",
 }
@@ -547,7 +548,7 @@ def server_history(*, team: Team, server: Server, limit: int = 10) -> list[Entry
 # --- Export --------------------------------------------------------------------------------------
 
 EXPORT_FIELDS = ["id", "time", "team", "person", "role", "action", "sentence", "target_type", "target_id", "target",
-                 "outcome", "detail", "changes", "ip", "user_agent", "request_id"]
+                 "outcome", "detail", "changes", "ip", "user_agent", "request_id", "forwarded_request_id"]
 
 
 def _chunks(rows: Iterator[AuditEvent], size: int) -> Iterator[list[AuditEvent]]:
@@ -581,4 +582,5 @@ def export_rows(*, team: Team, filters: AuditFilters, choices: Choices) -> Itera
                 "ip": event.ip or "",
                 "user_agent": event.user_agent,
                 "request_id": event.request_id,
+                "forwarded_request_id": event.forwarded_request_id,
             }

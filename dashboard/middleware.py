@@ -15,6 +15,24 @@ from dashboard import audit
 from dashboard.time_zones import zone_for
 
 
+class SecurityHeadersMiddleware:
+    """The outermost middleware: sees every answer, including the 400 SecurityMiddleware gives for a foreign
+    Host while redirecting to HTTPS, which then skips its own headers. Adds them where they are missing."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if settings.SECURE_REFERRER_POLICY:
+            response.headers.setdefault("Referrer-Policy", settings.SECURE_REFERRER_POLICY)
+        if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+            response.headers.setdefault("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY)
+        return response
+
+
 class HtmxMessagesMiddleware:
     """Delivers Django messages to htmx requests as toasts, so views just call `messages.success()`.
 
@@ -58,18 +76,41 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 class AuditContextMiddleware:
-    """Gives every request an id (echoed as X-Request-ID) and tells the audit log where events come from."""
+    """Gives every request our own id (sent back as X-Request-ID) and tells the audit log where events come from.
+
+    A client can send any X-Request-ID, so it never becomes the id: a sane one is kept beside ours, for finding
+    the request in the proxy's logs."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = audit.new_request_id(request.headers.get("X-Request-ID"))
+        request_id = audit.new_request_id()
         with audit.context(
-            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request_id=request_id
+            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request_id=request_id,
+            forwarded_request_id=audit.forwarded_request_id(request.headers.get("X-Request-ID")),
         ):
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class PrivatePagesMiddleware:
+    """Marks every answer to a signed-in person `Cache-Control: no-store, private`.
+
+    Their pages hold member lists, e-mails and audit entries: no shared proxy may keep them, and the
+    browser's back button must ask again after signing out. An answer that set its own Cache-Control keeps it.
+    Must come after AuthenticationMiddleware, which gives it the person.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if "Cache-Control" not in response and user is not None and user.is_authenticated:
+            response["Cache-Control"] = "no-store, private"
         return response
 
 

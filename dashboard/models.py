@@ -256,7 +256,8 @@ class AuditEvent(models.Model):
     actor_role = models.CharField(max_length=10, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)  # our own, never the client's
+    forwarded_request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=32, blank=True)
     target_id = models.CharField(max_length=100, blank=True)

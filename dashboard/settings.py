@@ -6,6 +6,7 @@ REDIS_URL, SECRET_KEY, ALLOWED_HOSTS and leaves DEBUG off. This module must neve
 """
 
 import os
+import re
 import secrets
 import sys
 from datetime import timedelta
@@ -74,8 +75,21 @@ _token_key_problem = _validate_key_ring(TOKEN_ENCRYPTION_KEYS) if TOKEN_ENCRYPTI
 if _token_key_problem:
     sys.exit(f"Refusing to start: {_token_key_problem}")
 
+# Where Django's admin site lives: one or more lower-case path segments, each ending in "/" ("ops/backstage/").
+# Moving it off the well-known address keeps it out of the way of scanners; the admin still asks for a staff login.
+ADMIN_PATH = os.environ.get("ADMIN_PATH", "admin/").strip()
+# The dashboard's own top-level addresses, which the admin must not hide.
+_OWN_PREFIXES = ("teams/", "t/", "invitations/", "accounts/", "static/", "healthz/")
+if not re.fullmatch(r"(?:[a-z0-9][a-z0-9_-]{0,63}/){1,4}", ADMIN_PATH):
+    sys.exit(f"Refusing to start: ADMIN_PATH {ADMIN_PATH!r} must be lower-case letters, digits, '-' or '_' in one "
+             "to four segments, each ending in '/', with no leading '/' (such as 'admin/' or 'ops/backstage/').")
+if ADMIN_PATH.startswith(_OWN_PREFIXES):
+    sys.exit(f"Refusing to start: ADMIN_PATH {ADMIN_PATH!r} would take an address the dashboard uses itself; "
+             "choose another first segment than teams, t, invitations, accounts, static or healthz.")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if LOCAL else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "dashboard.views.core.csrf_failure"
 
 INSTALLED_APPS = [
     "dashboard",
@@ -93,7 +107,13 @@ INSTALLED_APPS = [
     "axes",
 ]
 
+# The frame and CSP headers come from the outermost layers, so that every error answer carries them too: a
+# middleware's refusal (a foreign Host is a 400 from CommonMiddleware, or from SecurityMiddleware itself when it
+# redirects to HTTPS) goes back out only through the middleware listed before it.
 MIDDLEWARE = [
+    "dashboard.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "dashboard.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -101,13 +121,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dashboard.middleware.PrivatePagesMiddleware",
     "dashboard.middleware.TimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages and before LoginRequiredMiddleware's view check: an ended session says why on the sign-in page.
     "dashboard.middleware.SessionLimitsMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.HtmxMessagesMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the sign-in page with the lockout message.
@@ -216,6 +235,13 @@ POSTMARK_SANDBOX_ENABLED = env_bool("POSTMARK_SANDBOX_ENABLED", default=LOCAL)
 # Invitations: how long a link works, and how many a team may send per hour.
 INVITATION_LIFETIME = timedelta(days=int(os.environ.get("INVITATION_LIFETIME_DAYS", "7")))
 INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "20"))
+# How many teams one person may own; creating one more is refused (and audited) until they give one up.
+try:
+    TEAMS_PER_PERSON = int(os.environ.get("TEAMS_PER_PERSON", "10"))
+except ValueError:
+    sys.exit("Refusing to start: TEAMS_PER_PERSON must be a whole number of teams, such as 10.")
+if TEAMS_PER_PERSON < 1:
+    sys.exit("Refusing to start: TEAMS_PER_PERSON must be 1 or more.")
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.

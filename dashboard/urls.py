@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -46,5 +47,5 @@ urlpatterns = [
     path("t/<slug:team_slug>/", include(team_urls)),
     path("invitations/<str:token>/", members.invitation_accept_view, name="invitation_accept"),
     path("accounts/", include(account_urls)),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_PATH, admin.site.urls),  # checked at startup (dashboard/settings.py)
 ]

@@ -6,6 +6,7 @@ access, and a team always keeps at least one owner.
 
 import re
 
+from django.conf import settings
 from django.utils.text import slugify
 
 from dashboard import audit
@@ -36,6 +37,15 @@ def team_create(*, actor: User, name: str) -> Team:
     if not name:
         raise ServiceError("Give the team a name.", field="name")
     with audit.atomic():
+        # The person's row is the lock: two forms sent at once cannot both take the last place.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        owned = Membership.objects.filter(user=actor, role=Role.OWNER).count()
+        if owned >= settings.TEAMS_PER_PERSON:
+            message = (f"You already own {_count(owned, 'team')}, the most one person may own here. Delete a team "
+                       "you no longer need, or make someone else its owner and leave it, then try again.")
+            audit.record(action="team.create", actor=actor, team=None, outcome=Outcome.REFUSED, target_type="team",
+                         target_label=name[:200], changes={"name": [None, name]}, detail=message)
+            raise ServiceError(message, field="name")
         team = Team.objects.create(name=name, slug=_unique_slug(name))
         Membership.objects.create(team=team, user=actor, role=Role.OWNER)
         audit.record(action="team.create", actor=actor, team=team, role=Role.OWNER, target_type="team",
@@ -147,6 +157,13 @@ def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: R
     audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.DENIED,
                  target_type="page", target_id=path[:100], target_label=label,
                  detail=f"Needs the {Role(needed).label} role or higher.")
+
+
+def access_record_csrf_failure(*, actor: User, team: Team | None, role: Role | str | None, path: str) -> None:
+    """A signed-in person's form was refused by the CSRF check: stale, or sent from another site."""
+    audit.record(action="access.csrf", actor=actor, team=team, role=role, outcome=Outcome.DENIED,
+                 target_type="page", target_id=path[:100], target_label=_UUID.sub("…", path)[:200],
+                 detail="The form was open too long or came from another site.")
 
 
 def _count(n: int, noun: str) -> str:

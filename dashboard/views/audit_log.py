@@ -24,7 +24,8 @@ from dashboard.services import ServiceError
 from dashboard.services.audit import audit_export_record
 
 CSV_HEADINGS = ["entry id", "time (UTC)", "team", "person", "role", "action", "sentence", "target type", "target id",
-                "target", "outcome", "detail", "changes", "ip", "user agent", "request id"]
+                "target", "outcome", "detail", "changes", "ip", "user agent", "request id",
+                "proxy's request id"]
 # A cell starting with one of these is a formula to a spreadsheet; a leading ' makes it text.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -97,7 +98,7 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponse:
     response = StreamingHttpResponse(body, content_type=content_type)
     filename = f"{request.team.slug}-audit-{timezone.localdate():%Y-%m-%d}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store, private"  # as every signed-in answer, said here for the file itself
     return response
 
 

@@ -1,14 +1,16 @@
-"""The start page and the health check."""
+"""The start page, the health check, and the page for a form the CSRF check refused."""
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from dashboard.access import SESSION_TEAM, not_team_scoped
 from dashboard.models import Membership
+from dashboard.services.teams import access_record_csrf_failure
 
 
 @not_team_scoped
@@ -35,3 +37,25 @@ def healthz(request: HttpRequest) -> HttpResponse:
     except Exception:  # any database failure means this instance should not get traffic
         return HttpResponse("database unavailable\n", status=503, content_type="text/plain")
     return HttpResponse("ok\n", content_type="text/plain")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: says in plain words what to do, and puts a signed-in person's refusal on record.
+
+    The team is the one in the address when the person is its member; otherwise the entry belongs to no team,
+    so nobody learns of a team from its log. An htmx request gets the words as a toast (HX-Retarget)."""
+    user = request.user
+    if user.is_authenticated:
+        slug = (request.resolver_match.kwargs if request.resolver_match else {}).get("team_slug")
+        membership = (Membership.objects.select_related("team").filter(team__slug=slug, user=user).first()
+                      if slug else None)
+        access_record_csrf_failure(actor=user, team=membership.team if membership else None,
+                                   role=membership.role if membership else None, path=request.path)
+    if request.htmx:
+        response = render(request, "403_csrf.html#csrf-toast", status=403)
+        response["HX-Retarget"] = "#toasts"
+        response["HX-Reswap"] = "beforeend"
+    else:
+        response = render(request, "403_csrf.html", status=403)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

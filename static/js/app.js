@@ -239,3 +239,13 @@
     });
   });
 })();
+
+// htmx leaves an error answer unswapped (the htmx-config's responseHandling); one that names where it goes
+// (HX-Retarget, e.g. the toast region for a form the CSRF check refused) is shown there, so the person sees why.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  "use strict";
+  const xhr = event.detail.xhr;
+  if (xhr && xhr.status >= 400 && xhr.getResponseHeader("HX-Retarget")) {
+    event.detail.shouldSwap = true;
+  }
+});

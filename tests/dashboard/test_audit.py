@@ -1,6 +1,7 @@
 """The audit log's core: one writer, append-only, request context, and attempts that outlive a rollback."""
 
 import json
+import re
 
 import pytest
 from django.db import transaction
@@ -164,10 +165,43 @@ def test_every_response_carries_a_request_id_that_the_events_of_that_request_sha
     assert (event.ip, event.user_agent) == ("127.0.0.1", "Mozilla/5.0 (test)")
 
 
-def test_a_proxy_given_request_id_is_kept_when_it_is_sane_and_replaced_when_not(client):
-    assert client.get("/healthz", headers={"x-request-id": "lb-7f3a.22"})["X-Request-ID"] == "lb-7f3a.22"
-    replaced = client.get("/healthz", headers={"x-request-id": "<script>"})["X-Request-ID"]
-    assert replaced != "<script>" and len(replaced) == 32
+def test_a_client_cannot_choose_the_request_id_it_is_answered_with(client):
+    answered = client.get("/healthz", headers={"x-request-id": "lb-7f3a.22"})["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", answered)
+    assert client.get("/healthz", headers={"x-request-id": "lb-7f3a.22"})["X-Request-ID"] != answered
+
+
+def test_a_sane_proxy_request_id_is_kept_beside_ours_in_the_log(client, user, password):
+    response = client.post("/accounts/login/", {"username": user.email, "password": password},
+                           headers={"x-request-id": "lb-7f3a.22"})
+    event = AuditEvent.objects.get(action="auth.login.success")
+    assert (event.request_id, event.forwarded_request_id) == (response["X-Request-ID"], "lb-7f3a.22")
+    assert audit.verify_chains().broken is None
+
+
+@pytest.mark.parametrize("offered", ["<script>", "a" * 65, "two words", "semi;colon", ""])
+def test_a_forged_or_odd_request_id_from_a_client_is_not_kept_at_all(client, user, password, offered):
+    response = client.post("/accounts/login/", {"username": user.email, "password": password},
+                           headers={"x-request-id": offered})
+    event = AuditEvent.objects.get(action="auth.login.success")
+    assert (event.request_id, event.forwarded_request_id) == (response["X-Request-ID"], "")
+
+
+def test_the_proxys_request_id_is_covered_by_the_entrys_hash(client, user, password):
+    client.post("/accounts/login/", {"username": user.email, "password": password},
+                headers={"x-request-id": "lb-7f3a.22"})
+    event = AuditEvent.objects.get(action="auth.login.success")
+    content = audit.chain_content({name: getattr(event, name) for name in audit.HASHED_FIELDS})
+    assert content["forwarded_request_id"] == "lb-7f3a.22"
+    assert audit.entry_hash({**content, "forwarded_request_id": "lb-other"}) != event.hash
+    assert audit.entry_hash(content) == event.hash
+
+
+def test_an_entry_without_a_proxy_request_id_hashes_as_entries_did_before_the_field_existed(owner, team_a):
+    event = AuditEvent.objects.get(action="team.create")
+    before = audit.chain_content({name: getattr(event, name) for name in audit.CHAIN_FIELDS})
+    assert "forwarded_request_id" not in before
+    assert audit.entry_hash(before) == event.hash
 
 
 @pytest.mark.parametrize(
@@ -213,3 +247,11 @@ def test_the_user_label_survives_as_typed_on_a_failed_sign_in(client):
     event = AuditEvent.objects.get(action="auth.login.failure")
     assert (event.actor_id, event.actor_label, event.outcome) == (None, "Nobody@Example.com", "refused")
     assert not User.objects.exists()
+
+
+def test_an_admin_sees_both_request_ids_of_an_entry_in_the_audit_log(client, client_as, owner, team_a):
+    client.force_login(owner)
+    response = client.post(f"/t/{team_a.slug}/leave/", headers={"x-request-id": "lb-7f3a.22"})
+    page = client_as(owner).get(f"/t/{team_a.slug}/audit/").content.decode()
+    assert f"<dt>Request ID</dt><dd><code>{response['X-Request-ID']}</code></dd>" in page
+    assert "<dt>Proxy's request ID</dt><dd><code>lb-7f3a.22</code></dd>" in page

@@ -93,7 +93,8 @@ def test_the_json_lines_hold_exactly_the_filtered_view_across_every_page(client_
 def test_a_csv_row_has_every_column_in_plain_words(client_as, admin, editor, history):
     rows = csv_rows(client_as(admin).get(url("audit_export_csv", group="streams", outcome="refused")))
     assert list(rows[0]) == ["entry id", "time (UTC)", "team", "person", "role", "action", "sentence", "target type",
-                             "target id", "target", "outcome", "detail", "changes", "ip", "user agent", "request id"]
+                             "target id", "target", "outcome", "detail", "changes", "ip", "user agent", "request id",
+                             "proxy's request id"]
     row = rows[0]
     assert row["sentence"] == ("Edith Editor (editor) tried to archive stream outbound on Acme Production — refused: "
                                "A default stream that Postmark never archives")
@@ -103,6 +104,7 @@ def test_a_csv_row_has_every_column_in_plain_words(client_as, admin, editor, his
     assert row["target id"].endswith("/outbound")
     assert json.loads(row["changes"]) == {"state": ["active", "archived"]}
     assert (row["ip"], row["user agent"], row["request id"]) == ("203.0.113.7", "pytest", "test-request")
+    assert row["proxy's request id"] == ""
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", row["time (UTC)"])
 
 
@@ -152,7 +154,7 @@ def test_an_export_is_streamed_as_a_dated_download(client_as, admin, history, na
     assert response["Content-Type"] == content_type
     today = timezone.localdate()
     assert response["Content-Disposition"] == f'attachment; filename="acme-audit-{today:%Y-%m-%d}.{suffix}"'
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "no-store, private"
 
 
 def test_the_page_offers_both_downloads_with_the_current_filters(client_as, admin, history):

@@ -20,7 +20,7 @@ PROBE = (
 )
 CONFIG_VARIABLES = (
     "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND",
-    "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED",
+    "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED", "ADMIN_PATH", "TEAMS_PER_PERSON",
 )
 KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # made up for these tests
 OTHER_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
@@ -199,3 +199,48 @@ def test_a_secretless_command_gets_no_key_ring_to_encrypt_with():
     )
     assert found.returncode == 0, found.stderr
     assert found.stdout.strip() == "KeyRingError"
+
+
+ROUTES = (
+    "import json, django; django.setup(); from django.conf import settings as s;"
+    "from django.urls import resolve, reverse;"
+    "from django.urls.exceptions import Resolver404\n"
+    "def owner(path):\n"
+    "    try: return resolve(path).namespace or resolve(path).url_name\n"
+    "    except Resolver404: return None\n"
+    "print(json.dumps({'index': reverse('admin:index'), 'old': owner('/admin/'), 'teams': s.TEAMS_PER_PERSON}))"
+)
+
+
+def routes_with(**env: str) -> dict:
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    result = subprocess.run([sys.executable, "-c", ROUTES], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**clean, "DJANGO_SETTINGS_MODULE": "dashboard.settings", **PRODUCTION, **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_admin_is_at_admin_and_a_person_may_own_ten_teams_unless_told_otherwise():
+    assert routes_with() == {"index": "/admin/", "old": "admin", "teams": 10}
+
+
+def test_the_admin_moves_to_the_path_an_operator_sets_and_leaves_the_old_address():
+    found = routes_with(ADMIN_PATH="ops/backstage-7/", TEAMS_PER_PERSON="3")
+    assert found == {"index": "/ops/backstage-7/", "old": None, "teams": 3}
+
+
+@pytest.mark.parametrize("path", ["/admin/", "admin", "", "Admin/", "a b/", "../x/", "admin//", "teams/", "t/x/",
+                                  "accounts/admin/", "static/"])
+def test_a_malformed_or_clashing_admin_path_is_refused_at_startup_in_one_line(path):
+    result = run(**PRODUCTION, ADMIN_PATH=path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Refusing to start: ADMIN_PATH {path.strip()!r} "), result.stderr
+
+
+@pytest.mark.parametrize("limit", ["ten", "0", "-2", "1.5"])
+def test_a_team_limit_that_is_not_a_whole_number_of_one_or_more_is_refused_at_startup_in_one_line(limit):
+    result = run(**PRODUCTION, TEAMS_PER_PERSON=limit)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Refusing to start: TEAMS_PER_PERSON must be"), result.stderr

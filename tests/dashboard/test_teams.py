@@ -72,6 +72,40 @@ def test_teams_with_the_same_name_get_different_addresses(user, outsider):
     assert (first.slug, second.slug, reserved.slug) == ("acme", "acme-2", "admin-team")
 
 
+def test_a_person_who_owns_as_many_teams_as_allowed_is_told_why_the_next_is_refused(client_as, user, settings):
+    settings.TEAMS_PER_PERSON = 2
+    team_create(actor=user, name="First")
+    team_create(actor=user, name="Second")
+    response = client_as(user).post(reverse("team_list"), {"name": "Third"})
+    assert response.status_code == 200
+    assert ("You already own 2 teams, the most one person may own here. Delete a team you no longer need, or make "
+            "someone else its owner and leave it, then try again.") in response.content.decode()
+    assert not Team.objects.filter(name="Third").exists()
+
+
+def test_a_refused_new_team_is_on_record_under_no_team(user, settings):
+    settings.TEAMS_PER_PERSON = 1
+    team_create(actor=user, name="First")
+    with pytest.raises(ServiceError) as refused:
+        team_create(actor=user, name="Second")
+    assert refused.value.field == "name"
+    event = AuditEvent.objects.get(action="team.create", outcome="refused")
+    assert (event.actor_id, event.team_id, event.target_label) == (user.pk, None, "Second")
+    assert event.changes == {"name": [None, "Second"]}
+    assert event.detail.startswith("You already own 1 team, the most one person may own here.")
+
+
+def test_teams_a_person_joined_but_does_not_own_do_not_count_toward_the_limit(owner, team_a, admin, settings):
+    settings.TEAMS_PER_PERSON = 1
+    assert team_create(actor=admin, name="Admin's own").name == "Admin's own"
+
+
+def test_giving_up_a_team_makes_room_for_a_new_one(client_as, owner, team_a, settings):
+    settings.TEAMS_PER_PERSON = 1
+    client_as(owner).post(reverse("team_delete", kwargs={"team_slug": team_a.slug}), {"confirmation": "Acme"})
+    assert team_create(actor=owner, name="Acme Again").name == "Acme Again"
+
+
 # --- The team list, the switcher and the start page ------------------------------------------------
 
 
