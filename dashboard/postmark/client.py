@@ -36,6 +36,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from dashboard.postmark.client_stats import StatsCalls
 from dashboard.postmark.client_suppressions import SuppressionsAndBouncesMixin
+from dashboard.postmark.values import CaseInsensitiveEnum
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -76,23 +77,13 @@ MASK = "••••"
 # --- Types -------------------------------------------------------------------------------------
 
 
-class _CaseInsensitiveEnum(enum.StrEnum):
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if isinstance(value, str):
-            for member in cls:
-                if member.value.lower() == value.strip().lower():
-                    return member
-        return None
-
-
-class StreamType(_CaseInsensitiveEnum):
+class StreamType(CaseInsensitiveEnum):
     TRANSACTIONAL = "Transactional"
     BROADCASTS = "Broadcasts"
     INBOUND = "Inbound"
 
 
-class UnsubscribeHandling(_CaseInsensitiveEnum):
+class UnsubscribeHandling(CaseInsensitiveEnum):
     NONE = "None"
     POSTMARK = "Postmark"
     CUSTOM = "Custom"

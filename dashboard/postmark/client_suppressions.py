@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from dashboard.postmark.values import CaseInsensitiveEnum
+
 __all__ = [
     "BATCH_LIMIT",
     "Bounce",
@@ -46,37 +48,25 @@ def _client() -> Any:
     return client
 
 
-class _CaseInsensitiveEnum(enum.StrEnum):
-    """As client.py's: Postmark's values match in any case (a copy, as this module cannot import client.py early)."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if isinstance(value, str):
-            for member in cls:
-                if member.value.lower() == value.strip().lower():
-                    return member
-        return None
-
-
-class SuppressionReason(_CaseInsensitiveEnum):
+class SuppressionReason(CaseInsensitiveEnum):
     HARD_BOUNCE = "HardBounce"
     SPAM_COMPLAINT = "SpamComplaint"
     MANUAL_SUPPRESSION = "ManualSuppression"
 
 
-class SuppressionOrigin(_CaseInsensitiveEnum):
+class SuppressionOrigin(CaseInsensitiveEnum):
     RECIPIENT = "Recipient"
     CUSTOMER = "Customer"
     ADMIN = "Admin"
 
 
-class SuppressionStatus(_CaseInsensitiveEnum):
+class SuppressionStatus(CaseInsensitiveEnum):
     SUPPRESSED = "Suppressed"
     DELETED = "Deleted"
     FAILED = "Failed"
 
 
-class BounceType(_CaseInsensitiveEnum):
+class BounceType(CaseInsensitiveEnum):
     HARD_BOUNCE = "HardBounce"
     TRANSIENT = "Transient"
     UNSUBSCRIBE = "Unsubscribe"
