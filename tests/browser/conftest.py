@@ -18,9 +18,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connection
 from django.test import Client
 from pytest_django.live_server_helper import LiveServer
+
+from tests.conftest import audit_log_truncatable
 
 try:
     from playwright.sync_api import sync_playwright
@@ -118,19 +119,9 @@ def browser_context_args():
 
 @pytest.fixture(scope="module", autouse=True)
 def audit_log_can_be_emptied_between_tests(browser_can_run, orm_beside_playwright, django_db_setup, django_db_blocker):
-    """The live server needs committed data, so each test here ends with Django emptying every table. On
-    PostgreSQL the audit table refuses TRUNCATE (migration 0004); that one trigger is off while these tests
-    run, and back on for the rest of the suite, whose tests of the trigger expect it."""
-    if connection.vendor != "postgresql":
+    """The live server needs committed data: see `audit_log_truncatable`."""
+    with audit_log_truncatable(django_db_blocker):
         yield
-        return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE dashboard_auditevent DISABLE TRIGGER dashboard_auditevent_no_truncate")
-    yield
-    with django_db_blocker.unblock():
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
-        connection.close()  # else it outlives the suite, and PostgreSQL won't drop the test database under it
 
 
 @pytest.fixture(scope="session")

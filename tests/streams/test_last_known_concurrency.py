@@ -1,7 +1,7 @@
 """Many readers of one stale server at the same moment, in threads of their own: one Postmark call between them.
 
-Threads need committed data, so Django empties every table after this module's tests; on PostgreSQL the audit
-table refuses TRUNCATE (migration 0004), so that one trigger is off while they run and back on afterwards.
+Threads need committed data, so Django empties every table after this module's tests (see
+`tests.conftest.audit_log_truncatable`).
 """
 
 import logging
@@ -15,7 +15,7 @@ from django.utils import timezone
 from dashboard.services.servers import server_connect
 from streams.models import StreamCopy
 from streams.services import stream_list
-from tests.conftest import TOKEN_A
+from tests.conftest import TOKEN_A, audit_log_truncatable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 READERS = 8
@@ -23,16 +23,8 @@ READERS = 8
 
 @pytest.fixture(scope="module", autouse=True)
 def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
-    if connection.vendor != "postgresql":
+    with audit_log_truncatable(django_db_blocker):
         yield
-        return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE dashboard_auditevent DISABLE TRIGGER dashboard_auditevent_no_truncate")
-    yield
-    with django_db_blocker.unblock():
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
-        connection.close()
 
 
 def test_many_readers_of_one_stale_server_make_one_postmark_call(sandbox, team_a, owner, caplog):
