@@ -206,6 +206,23 @@ def _holds_a_kept_token(text: str) -> bool:
     return Server.objects.filter(matches).exists()
 
 
+TOKEN_TYPED = "That looks like a Postmark server token. A token never belongs here: remove it and try again."
+
+
+def holds_a_token(text: str) -> bool:
+    """Whether text a person typed holds the token of a connected server, which no entry may hold."""
+    return _holds_a_kept_token(text or "")
+
+
+@sensitive_variables()
+def masked_tokens(text: str) -> str:
+    """What a person typed, with each connected server's token in it shown as ••••and its last four characters."""
+    for shape in {match.group() for match in _TOKEN_SHAPE.finditer(text or "")}:
+        if _holds_a_kept_token(shape):
+            text = text.replace(shape, f"••••{shape[-4:]}")
+    return text
+
+
 def _hyphenated(shape: str) -> str:
     plain = shape.replace("-", "")
     return f"{plain[:8]}-{plain[8:12]}-{plain[12:16]}-{plain[16:20]}-{plain[20:]}"

@@ -16,9 +16,10 @@ def account_record_sign_in(*, actor: User) -> None:
 
 
 def _typed_address(email: str) -> tuple[str, User | None]:
-    # The address someone typed, as typed (trimmed): it may not belong to anyone.
+    # The address someone typed, as typed (trimmed; a server token pasted into it masked): it may belong to no one.
     typed = (email or "").strip()[:254]
-    return typed, User.objects.filter(email__iexact=typed).first() if typed else None
+    user = User.objects.filter(email__iexact=typed).first() if typed else None
+    return audit.masked_tokens(typed), user
 
 
 def account_record_failed_sign_in(*, email: str, while_locked_out: bool = False) -> None:

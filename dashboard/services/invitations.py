@@ -46,9 +46,12 @@ def invitation_create(
 
     def refuse(message: str, field: str | None = "email") -> ServiceError:
         audit.record(action="member.invite", actor=actor, team=team, role=actor_role, outcome=Outcome.REFUSED,
-                     target_type="invitation", target_label=email, changes={"role": [None, role.label]},
-                     detail=message)
+                     target_type="invitation", target_label=audit.masked_tokens(email),
+                     changes={"role": [None, role.label]}, detail=message)
         return ServiceError(message, field=field)
+
+    if audit.holds_a_token(email):  # the invitation's address goes to every admin's page and into an e-mail
+        raise refuse(audit.TOKEN_TYPED)
 
     if not actor_role.at_least(Role.ADMIN):
         raise refuse("Only admins and owners can invite people.", None)

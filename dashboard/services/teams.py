@@ -36,6 +36,10 @@ def team_create(*, actor: User, name: str) -> Team:
     name = " ".join(name.split())
     if not name:
         raise ServiceError("Give the team a name.", field="name")
+    if audit.holds_a_token(name):  # a team's name is shown to everyone in it
+        audit.record(action="team.create", actor=actor, team=None, outcome=Outcome.REFUSED, target_type="team",
+                     target_label=audit.masked_tokens(name)[:200], detail=audit.TOKEN_TYPED)
+        raise ServiceError(audit.TOKEN_TYPED, field="name")
     with audit.atomic():
         # The person's row is the lock: two forms sent at once cannot both take the last place.
         User.objects.select_for_update().filter(pk=actor.pk).first()
