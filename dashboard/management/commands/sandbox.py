@@ -22,6 +22,7 @@ class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     """One daemon thread per request, so a hanging request never blocks the others or the stop."""
 
     daemon_threads = True
+    block_on_close = False  # else server_close() joins every request's thread, daemon or not, before the stop
     # Room for a team's whole fan-out at once: with socketserver's default of 5 waiting connections, the
     # rest are refused and retried by the kernel a second later, which Postmark never does to anyone.
     request_queue_size = 128
