@@ -33,3 +33,25 @@ def setup_django(*, database: str = "disk", temp_prefix: str = "dashboard-bench-
 
     django.setup()
     return folder
+
+
+# (ID, name, type, archived) of the 7 streams each benchmark server gets beside its 3 defaults: Postmark's usual
+# limit of 10, 2 of them archived.
+EXTRA_STREAMS = [
+    ("receipts", "Receipts", "Transactional", False),
+    ("password-resets", "Password resets", "Transactional", False),
+    ("billing-news", "Billing news", "Broadcasts", False),
+    ("product-news", "Product news", "Broadcasts", False),
+    ("welcome", "Welcome series", "Transactional", False),
+    ("spring-sale", "Spring sale", "Broadcasts", True),
+    ("old-alerts", "Old alerts", "Transactional", True),
+]
+
+
+def add_extra_streams(postmark, server_number: int) -> None:
+    """Give one server (through its PostmarkClient) the EXTRA_STREAMS, archiving those marked archived."""
+    for stream_id, name, stream_type, archived in EXTRA_STREAMS:
+        postmark.create_stream(id=stream_id, name=name, stream_type=stream_type,
+                               description=f"{name} for customers of server {server_number}")
+        if archived:
+            postmark.archive_stream(stream_id)

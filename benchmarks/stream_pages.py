@@ -17,7 +17,7 @@ import statistics
 import time
 import uuid
 
-from bootstrap import setup_django
+from bootstrap import add_extra_streams, setup_django
 
 setup_django(database="memory")
 
@@ -36,16 +36,6 @@ from dashboard.services.teams import team_create  # noqa: E402
 from streams import services  # noqa: E402
 
 SEARCH = {"type": "broadcasts", "archived": "1", "q": "news", "sort": "created"}
-# (ID, name, type, archived) of the 7 streams each server gets beside its 3 defaults.
-EXTRA_STREAMS = [
-    ("receipts", "Receipts", "Transactional", False),
-    ("password-resets", "Password resets", "Transactional", False),
-    ("billing-news", "Billing news", "Broadcasts", False),
-    ("product-news", "Product news", "Broadcasts", False),
-    ("welcome", "Welcome series", "Transactional", False),
-    ("spring-sale", "Spring sale", "Broadcasts", True),
-    ("old-alerts", "Old alerts", "Transactional", True),
-]
 
 
 class PostmarkCalls(logging.Handler):
@@ -105,11 +95,7 @@ def build_team(owner: User, size: int, fake: sandbox.Sandbox) -> Team:
         fake.add_server(token, name=f"Server {i:02d}")
         server_connect(actor=owner, team=team, name=f"Server {i:02d}", token=token, sandbox=True)
         postmark = PostmarkClient(token, base_url=SANDBOX_URL)
-        for stream_id, name, stream_type, archived in EXTRA_STREAMS:
-            postmark.create_stream(id=stream_id, name=name, stream_type=stream_type,
-                                   description=f"{name} for customers of server {i}")
-            if archived:
-                postmark.archive_stream(stream_id)
+        add_extra_streams(postmark, i)
     return team
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from bootstrap import REPO, setup_django
+from bootstrap import REPO, add_extra_streams, setup_django
 
 TMP = tempfile.mkdtemp(prefix="dashboard-stream-reads-")
 # The gunicorns read the same database and decrypt the tokens this process stores: same keys, same file.
@@ -71,16 +71,6 @@ from streams.models import StreamCopy  # noqa: E402
 
 CONCURRENT = 20
 FRESH_PAGES_PER_ROUND = 5
-# (ID, name, type, archived) of the 7 streams each server gets beside its 3 defaults, as in stream_pages.py.
-EXTRA_STREAMS = [
-    ("receipts", "Receipts", "Transactional", False),
-    ("password-resets", "Password resets", "Transactional", False),
-    ("billing-news", "Billing news", "Broadcasts", False),
-    ("product-news", "Product news", "Broadcasts", False),
-    ("welcome", "Welcome series", "Transactional", False),
-    ("spring-sale", "Spring sale", "Broadcasts", True),
-    ("old-alerts", "Old alerts", "Transactional", True),
-]
 OVERVIEW_TARGETS = {10: 1.3, 30: 1.5}
 
 
@@ -250,11 +240,7 @@ def build(sizes: list[int], tokens: list[str], sandbox_url: str) -> tuple[User, 
                 token = next(left)
                 server_connect(actor=owner, team=teams[size], name=f"Server {i:02d}", token=token, sandbox=False)
                 postmark = PostmarkClient(token, base_url=sandbox_url)
-                for stream_id, name, stream_type, archived in EXTRA_STREAMS:
-                    postmark.create_stream(id=stream_id, name=name, stream_type=stream_type,
-                                           description=f"{name} for customers of server {i}")
-                    if archived:
-                        postmark.archive_stream(stream_id)
+                add_extra_streams(postmark, i)
     return owner, teams
 
 
