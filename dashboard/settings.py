@@ -30,6 +30,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_number(name: str, default: str, *, unit: str, minimum: float = 1, whole: bool = True) -> int | float:
+    """A number of `unit` from the environment; anything else stops the start with a one-line reason."""
+    kind, what = (int, "a whole number") if whole else (float, "a number")
+    try:
+        value = kind(os.environ.get(name, default))
+    except ValueError:
+        sys.exit(f"Refusing to start: {name} must be {what} of {unit}, such as {default}.")
+    if value < minimum:
+        sys.exit(f"Refusing to start: {name} must be {minimum:g} or more.")
+    return value
+
+
 def _validate_key_ring(text: str) -> str:
     from dashboard.token_crypto import KeyRingError, parse_key_ring
 
@@ -222,10 +234,10 @@ POSTMARK_CONNECT_TIMEOUT = float(os.environ.get("POSTMARK_CONNECT_TIMEOUT", "3")
 POSTMARK_READ_TIMEOUT = float(os.environ.get("POSTMARK_READ_TIMEOUT", "10"))
 POSTMARK_RETRY_BACKOFF = float(os.environ.get("POSTMARK_RETRY_BACKOFF", "0.25"))
 # How old the last-known copy of a server's streams may be before a page asks Postmark again (seconds).
-STREAMS_FRESH_SECONDS = float(os.environ.get("STREAMS_FRESH_SECONDS", "30"))
+STREAMS_FRESH_SECONDS = env_number("STREAMS_FRESH_SECONDS", "30", unit="seconds", minimum=0, whole=False)
 # At most this many calls to Postmark at once per process (the team overview's fan-out), and as many
 # connections in the client's pool.
-POSTMARK_CONCURRENCY = int(os.environ.get("POSTMARK_CONCURRENCY", "32"))
+POSTMARK_CONCURRENCY = env_number("POSTMARK_CONCURRENCY", "32", unit="calls at once")
 # Where the in-process sandbox keeps its servers and streams between restarts; empty: memory only.
 POSTMARK_SANDBOX_STATE = os.environ.get("POSTMARK_SANDBOX_STATE", "")
 
@@ -236,12 +248,7 @@ POSTMARK_SANDBOX_ENABLED = env_bool("POSTMARK_SANDBOX_ENABLED", default=LOCAL)
 INVITATION_LIFETIME = timedelta(days=int(os.environ.get("INVITATION_LIFETIME_DAYS", "7")))
 INVITATIONS_PER_HOUR = int(os.environ.get("INVITATIONS_PER_HOUR", "20"))
 # How many teams one person may own; creating one more is refused (and audited) until they give one up.
-try:
-    TEAMS_PER_PERSON = int(os.environ.get("TEAMS_PER_PERSON", "10"))
-except ValueError:
-    sys.exit("Refusing to start: TEAMS_PER_PERSON must be a whole number of teams, such as 10.")
-if TEAMS_PER_PERSON < 1:
-    sys.exit("Refusing to start: TEAMS_PER_PERSON must be 1 or more.")
+TEAMS_PER_PERSON = env_number("TEAMS_PER_PERSON", "10", unit="teams")
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 
 # How many proxies in front of the app append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.
@@ -250,8 +257,8 @@ NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 # Sign-in that resists guessing (django-axes, kept in the database so every instance sees the same count):
 # after SIGN_IN_FAILURE_LIMIT failures for one account or from one address, sign-in is refused for
 # SIGN_IN_COOLOFF_MINUTES, whatever the password. The same limit applies to password reset requests per address.
-SIGN_IN_FAILURE_LIMIT = int(os.environ.get("SIGN_IN_FAILURE_LIMIT", "5"))
-SIGN_IN_COOLOFF_MINUTES = int(os.environ.get("SIGN_IN_COOLOFF_MINUTES", "15"))
+SIGN_IN_FAILURE_LIMIT = env_number("SIGN_IN_FAILURE_LIMIT", "5", unit="failed sign-ins")
+SIGN_IN_COOLOFF_MINUTES = env_number("SIGN_IN_COOLOFF_MINUTES", "15", unit="minutes")
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_COOLOFF_MINUTES)
@@ -272,8 +279,8 @@ AXES_VERBOSE = False
 # Sessions end after SESSION_IDLE_HOURS without a request, and SESSION_MAX_DAYS after signing in, whatever
 # happens meanwhile (dashboard.middleware.SessionLimitsMiddleware). The cookie lives as long as the longest
 # session may, so the middleware sees an ended session and can say on the sign-in page why it ended.
-SESSION_IDLE_HOURS = float(os.environ.get("SESSION_IDLE_HOURS", "12"))
-SESSION_MAX_DAYS = float(os.environ.get("SESSION_MAX_DAYS", "14"))
+SESSION_IDLE_HOURS = env_number("SESSION_IDLE_HOURS", "12", unit="hours", whole=False)
+SESSION_MAX_DAYS = env_number("SESSION_MAX_DAYS", "14", unit="days", whole=False)
 SESSION_COOKIE_AGE = int(SESSION_MAX_DAYS * 24 * 60 * 60)
 # A session's "last seen" time is saved at most this often, so an active person costs no write per request.
 SESSION_ACTIVITY_RESOLUTION = timedelta(minutes=5)
@@ -311,12 +318,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # The audit log keeps entries this many days; `manage.py prune_audit` (run it daily) removes older ones.
-try:
-    AUDIT_RETENTION_DAYS = int(os.environ.get("AUDIT_RETENTION_DAYS", "400"))
-except ValueError:
-    sys.exit("Refusing to start: AUDIT_RETENTION_DAYS must be a whole number of days, such as 400.")
-if AUDIT_RETENTION_DAYS < 1:
-    sys.exit("Refusing to start: AUDIT_RETENTION_DAYS must be 1 or more.")
+AUDIT_RETENTION_DAYS = env_number("AUDIT_RETENTION_DAYS", "400", unit="days")
 
 # Every committed audit entry is also written as one JSON line (its content, id and hash) to the logger
 # "dashboard.audit.ship", so an operator can keep a copy outside the database. It goes to stdout by default,
