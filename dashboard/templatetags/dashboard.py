@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, tzinfo
 
 from django import template
 from django.utils import timezone
-from django.utils.dateformat import format as format_date
+from django.utils.dates import MONTHS
 from django.utils.html import format_html
 
 register = template.Library()
@@ -37,6 +37,25 @@ def _local(value: datetime, zone: tzinfo | None = None) -> datetime:
     return timezone.localtime(value, zone)
 
 
+# Written out rather than through `django.utils.dateformat`, which parses its format on every call: a list of
+# 50 streams shows 200 of these. Month names still come from Django's (translatable) calendar.
+def day_text(day: date) -> str:
+    """`23 November 2026`."""
+    return f"{day.day} {MONTHS[day.month]} {day.year}"
+
+
+def moment_text(moment: datetime) -> str:
+    """`23 November 2026, 17:53 CET` for a moment already in the zone it is shown in."""
+    return (
+        f"{moment.day} {MONTHS[moment.month]} {moment.year}, {moment.hour:02d}:{moment.minute:02d} {zone_label(moment)}"
+    )
+
+
+def utc_stamp(moment: datetime) -> str:
+    """`2026-11-23T16:53:08Z`: the machine-readable moment for a `<time datetime>`."""
+    return _local(moment, UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @register.filter
 def local_time(value: datetime | date | None) -> str:
     """`23 November 2026, 17:53 CET`: the moment in the active time zone, with the zone's label."""
@@ -44,8 +63,7 @@ def local_time(value: datetime | date | None) -> str:
         return ""
     if not isinstance(value, datetime):
         return local_date(value)
-    moment = _local(value)
-    return f"{format_date(moment, 'j F Y, H:i')} {zone_label(moment)}"
+    return moment_text(_local(value))
 
 
 @register.filter
@@ -55,7 +73,7 @@ def local_date(value: datetime | date | None) -> str:
         return ""
     if isinstance(value, datetime):
         value = _local(value)
-    return format_date(value, "j F Y")
+    return day_text(value)
 
 
 @register.filter
@@ -64,7 +82,7 @@ def clock_time(value: datetime | None) -> str:
     if not isinstance(value, datetime):
         return ""
     moment = _local(value)
-    return f"{format_date(moment, 'H:i:s')} {zone_label(moment)}"
+    return f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} {zone_label(moment)}"
 
 
 @register.filter
@@ -87,8 +105,7 @@ def local_time_tag(value: datetime | None) -> str:
         return ""
     if not isinstance(value, datetime):
         return format_html('<time datetime="{}">{}</time>', value.isoformat(), local_date(value))
-    in_utc = _local(value, UTC).replace(microsecond=0)
-    return format_html('<time datetime="{}">{}</time>', in_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), local_time(value))
+    return format_html('<time datetime="{}">{}</time>', utc_stamp(value), local_time(value))
 
 
 @register.simple_tag

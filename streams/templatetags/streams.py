@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
+from django.utils import timezone
 
 from dashboard.postmark.client import Stream
 from streams.purge import PurgeCountdown, countdown_for
 from streams.purge import purge_date_if_archived_now as _purge_date_if_archived_now
+from streams.views.rows import countdown_shown
 
 register = template.Library()
 
@@ -24,7 +26,7 @@ def purge_countdown(stream: Stream | PurgeCountdown | None, compact: bool = Fals
         countdown = stream
     else:
         countdown = countdown_for(stream, now) if stream is not None else None
-    return {"countdown": countdown, "compact": compact}
+    return {"countdown": countdown_shown(countdown, timezone.get_current_timezone()), "compact": compact}
 
 
 @register.simple_tag

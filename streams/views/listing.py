@@ -14,6 +14,7 @@ from dashboard.access import team_required
 from dashboard.models import Role
 from streams.services import SORTS, TYPE_FILTERS, PostmarkTrouble, stream_list
 from streams.views import can_edit, server_of, trouble_context, wants_refresh
+from streams.views.rows import stream_rows
 
 TYPE_LABELS = {"all": "All", "transactional": "Transactional", "broadcasts": "Broadcasts", "inbound": "Inbound"}
 SORT_LABELS = {"name": "Name", "type": "Type", "created": "Created"}
@@ -61,6 +62,7 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     context = {
         "server": server,
         "listing": listing,
+        "rows": stream_rows(listing.streams, team_slug=request.team.slug, server_pk=server.pk) if listing else [],
         "wanted": wanted,
         "can_edit": can_edit(request),
         "type_tabs": [

@@ -13,6 +13,7 @@ from django.utils import timezone
 from dashboard.models import AuditEvent
 from dashboard.services import ServiceError
 from dashboard.services.accounts import account_set_time_zone
+from dashboard.templatetags.dashboard import zone_label as local_time_label
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +65,24 @@ def test_local_date_is_the_day_in_the_active_zone():
     with timezone.override("Pacific/Auckland"):
         shown = Template("{% load dashboard %}{{ moment|local_date }}").render(Context({"moment": MOMENT}))
     assert shown == "24 November 2026"
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Pacific/Auckland"])
+def test_the_filters_write_what_djangos_date_format_writes(zone):
+    # They write the text out themselves for speed; Django's own formatting is the reference they must match.
+    from django.utils.dateformat import format as django_format
+
+    moments = [datetime(2026, month, day, hour, minute, second, tzinfo=UTC)
+               for month, day, hour, minute, second in [(1, 1, 0, 0, 0), (3, 29, 1, 30, 5), (7, 4, 23, 59, 59),
+                                                        (10, 25, 0, 59, 1), (12, 31, 12, 5, 9)]]
+    rendered = Template("{% load dashboard %}{{ m|local_time }}|{{ m|local_date }}|{{ m|clock_time }}")
+    with timezone.override(zone):
+        for moment in moments:
+            local = timezone.localtime(moment)
+            label = local_time_label(local)
+            expected = (f"{django_format(local, 'j F Y, H:i')} {label}|{django_format(local, 'j F Y')}|"
+                        f"{django_format(local, 'H:i:s')} {label}")
+            assert rendered.render(Context({"m": moment})) == expected
 
 
 def test_nothing_is_shown_for_a_missing_time():
