@@ -26,9 +26,9 @@ def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.deni
         def guarded(request: HttpRequest, team_slug: str, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 raise Http404  # LoginRequiredMiddleware sends anonymous people to sign in first
-            membership = (
-                Membership.objects.select_related("team").filter(team__slug=team_slug, user=request.user).first()
-            )
+            # All the person's memberships in one query: the page header lists them, and one is this team's.
+            memberships = my_memberships(request)
+            membership = next((each for each in memberships if each.team.slug == team_slug), None)
             if membership is None:
                 raise Http404("No such team.")
             if not membership.role_enum.at_least(role):
@@ -46,6 +46,15 @@ def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.deni
         return guarded
 
     return decorator
+
+
+def my_memberships(request: HttpRequest) -> list[Membership]:
+    """The signed-in person's memberships with their teams, by team name: read once per request."""
+    if not hasattr(request, "_my_memberships"):
+        request._my_memberships = list(
+            Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
+        )
+    return request._my_memberships
 
 
 def not_team_scoped(view: View) -> View:

@@ -2,20 +2,17 @@
 
 from django.http import HttpRequest
 
-from dashboard.models import Membership
+from dashboard.access import my_memberships
 
 
 def teams(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-
-    def memberships():
-        return list(Membership.objects.filter(user=user).select_related("team").order_by("team__name"))
-
-    # Lazy: pages that do not show the team menu (error pages, fragments) run no query.
+    # Lazy: pages that do not show the team menu (error pages, fragments) run no query; a team page already
+    # read them in `team_required`.
     return {
-        "my_memberships": memberships,
+        "my_memberships": lambda: my_memberships(request),
         "current_team": getattr(request, "team", None),
         "current_membership": getattr(request, "membership", None),
     }

@@ -187,6 +187,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# With Redis, a signed-in request reads its session from the shared cache and the database only on a miss
+# (writes go to both, so signing out anywhere ends it everywhere). Without Redis each process has its own
+# memory cache, where a session ended in one process could live on in another: sessions stay in the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 AUTH_USER_MODEL = "dashboard.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,7 +14,8 @@ PROBE = (
     "import json, django; django.setup(); from django.conf import settings as s; db = s.DATABASES['default'];"
     "from dashboard.token_crypto import key_ring;"
     "print(json.dumps({'debug': s.DEBUG, 'db': db['ENGINE'], 'name': str(db['NAME']),"
-    " 'cache': s.CACHES['default']['BACKEND'], 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND,"
+    " 'cache': s.CACHES['default']['BACKEND'], 'sessions': s.SESSION_ENGINE,"
+    " 'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND,"
     " 'postmark': s.POSTMARK_API_URL, 'secure_cookies': s.SESSION_COOKIE_SECURE,"
     " 'token_key_ids': list(key_ring().ids), 'sandbox': s.POSTMARK_SANDBOX_ENABLED}))"
 )
@@ -55,6 +56,7 @@ def test_development_runs_on_the_embedded_default_with_no_variables_but_debug():
     assert found["db"] == "django.db.backends.sqlite3"
     assert found["name"] == str(REPO / "var" / "dashboard.sqlite3")
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert found["sessions"] == "django.contrib.sessions.backends.db"  # one memory cache per process: not shared
     assert found["email"] == "django.core.mail.backends.console.EmailBackend"
     assert found["postmark"] == "https://api.postmarkapp.com"
     assert found["hosts"] == ["127.0.0.1", "localhost"]
@@ -72,6 +74,7 @@ def test_production_reads_its_database_cache_and_hosts_from_the_environment():
     assert found["db"] == "django.db.backends.postgresql"
     assert found["name"] == "dashboard"
     assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert found["sessions"] == "django.contrib.sessions.backends.cached_db"
     assert found["hosts"] == ["streams.example.com", "www.streams.example.com"]
     assert found["postmark"] == "http://127.0.0.1:9999"
     assert found["secure_cookies"] is True
