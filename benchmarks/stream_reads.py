@@ -1,6 +1,7 @@
 """Prints what reading streams costs with the product run as production runs it: gunicorn, Redis, Postmark over HTTP.
 
     .venv/bin/python benchmarks/stream_reads.py [--servers 10,30] [--rounds 15] [--latency 0.05] [--redis-db 15]
+        [--throughput-seconds 4] [--throughput-rounds 3]
 
 Starts the HTTP sandbox (`manage.py sandbox`) standing in for Postmark with `--latency` seconds per call, and
 gunicorn twice with the Dockerfile's CMD on loopback (3 workers x 4 threads): once with the default freshness
@@ -10,7 +11,9 @@ gunicorn runs one worker and the output says so. Times are wall times measured b
 connections; Postmark calls are the sandbox's request lines. Each round measures every figure (the fresh page
 five times), side by side; the figures are medians over the rounds, a ratio the median of each round's ratio.
 Teams of 1 server and of each `--servers` size, 10 streams per server. 20 concurrent requests for one stale
-server's list page go to the default gunicorn, the copy made an hour old in the database first.
+server's list page go to the default gunicorn, the copy made an hour old in the database first. Last, throughput:
+10 clients, each asking for its own server's stale list page as fast as answers come, on kept-alive connections
+and with a new connection per page, beside the bound the workers and threads set.
 Figures, not assertions: speed is never a timed test. Exits 0 whether or not a target is met.
 """
 
@@ -70,6 +73,7 @@ from dashboard.services.teams import team_create  # noqa: E402
 from streams.models import StreamCopy  # noqa: E402
 
 CONCURRENT = 20
+THROUGHPUT_CLIENTS = 10
 FRESH_PAGES_PER_ROUND = 5
 OVERVIEW_TARGETS = {10: 1.3, 30: 1.5}
 
@@ -317,6 +321,8 @@ class Bench:
     fresh_client: httpx.Client
     stale_clients: dict[int, httpx.Client]
     direct: PostmarkClient
+    list_paths: list[str]  # the list page of each server of the largest team: one per throughput client
+    list_cookies: dict[str, str]
 
     def close(self) -> None:
         for client in [self.fresh_client, *self.stale_clients.values()]:
@@ -340,6 +346,8 @@ class Samples:
     burst_calls: list[int] = field(default_factory=list)
     burst_gaps: list[list[float]] = field(default_factory=list)
     warm_statuses: list[int] = field(default_factory=list)
+    throughput: dict[str, list[float]] = field(default_factory=dict)  # pages per second, by connection kind
+    single_ms: list[float] = field(default_factory=list)  # one stale list page alone, for the model's bound
 
 
 def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
@@ -367,6 +375,9 @@ def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
         cookies=cookies, fresh_client=httpx.Client(base_url=fresh.url, cookies=cookies[1], timeout=30),
         stale_clients={size: httpx.Client(base_url=stale.url, cookies=cookies[size], timeout=30) for size in sizes},
         direct=PostmarkClient(tokens[0], base_url=sandbox_url),
+        list_paths=[reverse("stream_list", args=[teams[max(sizes)].slug, each.pk])
+                    for each in teams[max(sizes)].servers.order_by("name")],
+        list_cookies=cookies[max(sizes)],
     )
 
 
@@ -447,6 +458,39 @@ def measure_concurrent(bench: Bench, samples: Samples) -> None:
         samples.burst_gaps.append([(later - earlier) * 1000 for earlier, later in zip(ends, ends[1:], strict=False)])
 
 
+def measure_throughput(bench: Bench, samples: Samples, seconds: float) -> None:
+    """THROUGHPUT_CLIENTS clients, each asking for its own server's list page (every copy stale, so each page is a
+    Postmark call) as fast as answers come, for `seconds`: once each on one kept-alive connection, once each with a
+    new connection per page (`Connection: close`). Pages per second, both ways, side by side."""
+    paths = (bench.list_paths * THROUGHPUT_CLIENTS)[:THROUGHPUT_CLIENTS]
+    with httpx.Client(base_url=bench.stale.url, cookies=bench.list_cookies, timeout=30) as alone:
+        alone.get(paths[0])
+        samples.single_ms += [timed_get(alone, paths[0]) for _ in range(3)]
+    for kind in ("keep-alive", "new connection each"):
+        done = [0] * len(paths)
+        stop_at = time.monotonic() + seconds
+        start_line = threading.Barrier(len(paths) + 1)
+
+        def client_loop(number: int, kind: str = kind, done: list[int] = done, stop_at: float = stop_at,
+                        start_line: threading.Barrier = start_line) -> None:
+            headers = {"Connection": "close"} if kind != "keep-alive" else {}
+            with httpx.Client(base_url=bench.stale.url, cookies=bench.list_cookies, timeout=30,
+                              headers=headers) as client:
+                start_line.wait()
+                while time.monotonic() < stop_at:
+                    if client.get(paths[number]).status_code == 200:
+                        done[number] += 1
+
+        threads = [threading.Thread(target=client_loop, args=(number,)) for number in range(len(paths))]
+        for thread in threads:
+            thread.start()
+        start_line.wait()
+        started = time.monotonic()
+        for thread in threads:
+            thread.join()
+        samples.throughput.setdefault(kind, []).append(sum(done) / (time.monotonic() - started))
+
+
 def report(args, bench: Bench, samples: Samples) -> None:
     median = statistics.median
     rows = []
@@ -493,6 +537,22 @@ def report(args, bench: Bench, samples: Samples) -> None:
     rows.append((f"{CONCURRENT} concurrent, one stale server: Postmark calls", f"{median(calls):g} (max {max(calls)})",
                  "exactly 1 every round", exact == len(calls)))
 
+    if samples.throughput:
+        slots = min(THROUGHPUT_CLIENTS, bench.workers * 4)
+        bound = slots / (median(samples.single_ms) / 1000)
+        kept, fresh_each = (median(samples.throughput[kind]) for kind in ("keep-alive", "new connection each"))
+        print(f"\n5. Throughput: {THROUGHPUT_CLIENTS} clients, each on its own server's list page, every copy stale "
+              f"(a Postmark call per page), {args.throughput_seconds:g} s per way per round")
+        print(f"   keep-alive {kept:6.1f} pages/s   new connection per page {fresh_each:6.1f} pages/s   "
+              f"keep-alive / new: {kept / fresh_each:.3f}")
+        print(f"   the worker and thread model's bound: {slots} requests at once ({bench.workers} workers x 4 threads, "
+              f"{THROUGHPUT_CLIENTS} clients) / {median(samples.single_ms):.1f} ms for one page alone = "
+              f"{bound:.1f} pages/s; reached {kept / bound:.0%} with keep-alive, {fresh_each / bound:.0%} without")
+        rows.append(("throughput, keep-alive / new connections", f"{kept / fresh_each:.3f}", "0.90 to 1.10",
+                     0.9 <= kept / fresh_each <= 1.1))
+        rows.append(("throughput / the model's bound (lower way)", f"{min(kept, fresh_each) / bound:.0%}", ">= 80%",
+                     min(kept, fresh_each) / bound >= 0.8))
+
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
     refused = sum(status != 200 for status in samples.warm_statuses)
     locked = sum(server_process.log_path.read_text().count("django.db.utils.OperationalError: database is locked")
@@ -518,6 +578,8 @@ def run(args, sizes: list[int], redis_client, cleanup: list) -> None:
             measure_stale_list(bench, samples, direct_first=number % 2 == 1)
             measure_overviews(bench, samples)
             measure_concurrent(bench, samples)
+            if args.throughput_seconds > 0 and number < args.throughput_rounds:
+                measure_throughput(bench, samples, args.throughput_seconds)
         report(args, bench, samples)
     finally:
         bench.close()
@@ -532,6 +594,9 @@ def main() -> None:
         parser.add_argument("--rounds", type=int, default=15)
         parser.add_argument("--latency", type=float, default=0.05, help="seconds Postmark takes per call")
         parser.add_argument("--redis-db", type=int, default=15, help="Redis database used and flushed (not 0)")
+        parser.add_argument("--throughput-seconds", type=float, default=4,
+                            help="seconds per way of the throughput part (0 leaves it out)")
+        parser.add_argument("--throughput-rounds", type=int, default=3, help="rounds that include the throughput part")
         args = parser.parse_args()
         if args.redis_db == 0:
             parser.error("--redis-db 0 is the default database of everything else on this Redis; pick another")
