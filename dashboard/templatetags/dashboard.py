@@ -46,9 +46,8 @@ def day_text(day: date) -> str:
 
 def moment_text(moment: datetime) -> str:
     """`23 November 2026, 17:53 CET` for a moment already in the zone it is shown in."""
-    return (
-        f"{moment.day} {MONTHS[moment.month]} {moment.year}, {moment.hour:02d}:{moment.minute:02d} {zone_label(moment)}"
-    )
+    clock = f"{moment.hour:02d}:{moment.minute:02d}"
+    return f"{moment.day} {MONTHS[moment.month]} {moment.year}, {clock} {zone_label(moment)}"
 
 
 def utc_stamp(moment: datetime) -> str:

@@ -22,24 +22,13 @@ def can_admin(request: HttpRequest) -> bool:
     return request.membership.role_enum.at_least(Role.ADMIN)
 
 
-def trouble_context(
-    request: HttpRequest,
-    trouble: PostmarkTrouble | None,
-    server: Server | None = None,
-    *,
-    as_of: datetime | None = None,
-) -> dict:
+def trouble_context(request: HttpRequest, trouble: PostmarkTrouble | None, server: Server | None = None, *,
+                    as_of: datetime | None = None) -> dict:
     """What `components/postmark_trouble.html` and `components/as_of.html` need: the banner, who can fix it,
     and how old the streams shown are (`as_of`), with a link that asks Postmark now."""
-    return {
-        "trouble": trouble,
-        "trouble_server": server,
-        "can_admin": can_admin(request),
-        "as_of": as_of,
-        "stale": trouble is not None and as_of is not None,
-        "stale_as_of": as_of if trouble is not None else None,
-        "refresh_url": refresh_url(request),
-    }
+    return {"trouble": trouble, "trouble_server": server, "can_admin": can_admin(request),
+            "as_of": as_of, "stale": trouble is not None and as_of is not None,
+            "stale_as_of": as_of if trouble is not None else None, "refresh_url": refresh_url(request)}
 
 
 def refresh_url(request: HttpRequest) -> str:

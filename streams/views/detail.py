@@ -47,7 +47,7 @@ Outcome = AuditEvent.Outcome
 TYPE_MEANINGS = {
     "Transactional": "One-to-one e-mail that a person's action triggers, such as receipts and password resets.",
     "Broadcasts": "Bulk e-mail sent to many people at once, such as newsletters and announcements, with an "
-    "unsubscribe link in each message.",
+                  "unsubscribe link in each message.",
     "Inbound": "E-mail that Postmark receives for you and passes on to your app.",
 }
 HANDLING_MEANINGS = {
@@ -58,7 +58,7 @@ HANDLING_MEANINGS = {
 # Postmark may refuse to archive the default broadcast stream (sources disagree; see the contract).
 MAY_BE_REFUSED = {
     "broadcast": "This is the server's default broadcast stream: Postmark may refuse to archive it. If it does, "
-    "nothing changes.",
+                 "nothing changes.",
 }
 # The audit log page's words for outcomes, except that a refusal Postmark itself made says so here.
 REFUSED_BY_POSTMARK = "Refused by Postmark"
@@ -111,21 +111,13 @@ def _history(request: HttpRequest, server: Server, stream_id: str) -> list[Histo
         text, css = OUTCOMES.get(event.outcome, (event.get_outcome_display(), ""))
         if event.outcome == Outcome.REFUSED and event.detail.startswith(("Postmark code", "HTTP")):
             text = REFUSED_BY_POSTMARK  # other refusals came from here, before Postmark was asked
-        changes = [
-            _change(name, values)
-            for name, values in (event.changes or {}).items()
-            if isinstance(values, list) and len(values) == 2
-        ]
-        entries.append(
-            HistoryEntry(
-                event=event,
-                what=ACTIONS.get(event.action, event.action).replace(" a stream", " the stream"),
-                who_role=Role(event.actor_role).label if event.actor_role in Role.values else "",
-                outcome_text=text,
-                outcome_class=css,
-                changes=changes,
-            )
-        )
+        changes = [_change(name, values) for name, values in (event.changes or {}).items()
+                   if isinstance(values, list) and len(values) == 2]
+        entries.append(HistoryEntry(
+            event=event, what=ACTIONS.get(event.action, event.action).replace(" a stream", " the stream"),
+            who_role=Role(event.actor_role).label if event.actor_role in Role.values else "",
+            outcome_text=text, outcome_class=css, changes=changes,
+        ))
     return entries
 
 
@@ -139,17 +131,10 @@ def _with_vary(response: HttpResponse) -> HttpResponse:
 
 def _gone_page(request: HttpRequest, server: Server, stream_id: str, *, status: int = 404) -> HttpResponse:
     """The stream is not in Postmark (any more): say so, with what the audit log still remembers."""
-    return render(
-        request,
-        "streams/detail.html",
-        {
-            "server": server,
-            "stream_id": stream_id,
-            "gone": True,
-            "history": _history(request, server, stream_id),
-        },
-        status=status,
-    )
+    return render(request, "streams/detail.html", {
+        "server": server, "stream_id": stream_id, "gone": True,
+        "history": _history(request, server, stream_id),
+    }, status=status)
 
 
 @team_required(role=Role.VIEWER)
@@ -165,31 +150,22 @@ def stream_detail(request: HttpRequest, server_id, stream_id: str) -> HttpRespon
     except PostmarkTrouble as error:
         trouble = error
     can_archive, cannot_archive_reason = stream_can_be_archived(stream) if stream else (False, "")
-    return render(
-        request,
-        "streams/detail.html",
-        {
-            "server": server,
-            "stream_id": stream_id,
-            "stream": stream,
-            "type_meaning": TYPE_MEANINGS.get(stream.stream_type.value, "") if stream else "",
-            "handling_meaning": HANDLING_MEANINGS.get(stream.unsubscribe_handling.value, "") if stream else "",
-            "can_edit": can_edit(request),
-            "can_archive": can_archive,
-            "cannot_archive_reason": cannot_archive_reason,
-            "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
-            "history": _history(request, server, stream_id),
-            **trouble_context(request, trouble, server, as_of=as_of),
-        },
-    )
+    return render(request, "streams/detail.html", {
+        "server": server, "stream_id": stream_id, "stream": stream,
+        "type_meaning": TYPE_MEANINGS.get(stream.stream_type.value, "") if stream else "",
+        "handling_meaning": HANDLING_MEANINGS.get(stream.unsubscribe_handling.value, "") if stream else "",
+        "can_edit": can_edit(request), "can_archive": can_archive, "cannot_archive_reason": cannot_archive_reason,
+        "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
+        "history": _history(request, server, stream_id),
+        **trouble_context(request, trouble, server, as_of=as_of),
+    })
 
 
 # --- Archive -------------------------------------------------------------------------------------
 
 
-def _archive_page(
-    request: HttpRequest, server: Server, stream_id: str, form: ArchiveForm, *, trouble: PostmarkTrouble | None = None
-) -> HttpResponse:
+def _archive_page(request: HttpRequest, server: Server, stream_id: str, form: ArchiveForm, *,
+                  trouble: PostmarkTrouble | None = None) -> HttpResponse:
     stream, gone = None, False
     if trouble is None:
         try:
@@ -206,23 +182,12 @@ def _archive_page(
         reason = STREAMS_THAT_CANNOT_BE_ARCHIVED.get(stream_id, "")
         can_archive = not reason
     template = "streams/archive.html#archive-dialog" if request.htmx else "streams/archive.html"
-    return _with_vary(
-        render(
-            request,
-            template,
-            {
-                "server": server,
-                "stream_id": stream_id,
-                "stream": stream,
-                "form": form,
-                "gone": gone,
-                "can_archive": can_archive,
-                "cannot_archive_reason": reason,
-                "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
-                **trouble_context(request, trouble, server),
-            },
-        )
-    )
+    return _with_vary(render(request, template, {
+        "server": server, "stream_id": stream_id, "stream": stream, "form": form, "gone": gone,
+        "can_archive": can_archive, "cannot_archive_reason": reason,
+        "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
+        **trouble_context(request, trouble, server),
+    }))
 
 
 def _restore_offer(request: HttpRequest, server: Server, stream_id: str, purge_at: datetime) -> str:
@@ -235,10 +200,7 @@ def _restore_offer(request: HttpRequest, server: Server, stream_id: str, purge_a
         '<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
         '<input type="hidden" name="next" value="{next}">'
         '<button type="submit" class="button">Restore “{id}”</button></form>',
-        id=stream_id,
-        purge=local_time(purge_at),
-        csrf=get_token(request),
-        next=detail_url,
+        id=stream_id, purge=local_time(purge_at), csrf=get_token(request), next=detail_url,
         action=reverse("stream_restore", args=[request.team.slug, server.pk, stream_id]),
     )
 
@@ -253,13 +215,8 @@ def stream_archive_view(request: HttpRequest, server_id, stream_id: str) -> Http
     if not form.is_valid():
         return _archive_page(request, server, stream_id, form)
     try:
-        result = stream_archive(
-            actor=request.user,
-            team=request.team,
-            server=server,
-            stream_id=stream_id,
-            confirmation=form.cleaned_data["confirmation"],
-        )
+        result = stream_archive(actor=request.user, team=request.team, server=server, stream_id=stream_id,
+                                confirmation=form.cleaned_data["confirmation"])
     except StreamGone as gone:
         messages.error(request, gone.message)
         return _go(request, reverse("stream_list", args=[request.team.slug, server.pk]))
@@ -283,9 +240,8 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 
 def _safe_next(request: HttpRequest) -> str | None:
     wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if wanted and url_has_allowed_host_and_scheme(
-        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
         return wanted
     return None
 
@@ -324,14 +280,7 @@ def _restore_page(request: HttpRequest, server: Server, stream_id: str, detail_u
     if stream is not None and not stream.is_archived:
         messages.info(request, f"“{stream.name}” ({stream.id}) is not archived, so there is nothing to restore.")
         return redirect(detail_url)
-    return render(
-        request,
-        "streams/restore.html",
-        {
-            "server": server,
-            "stream_id": stream_id,
-            "stream": stream,
-            "next": _safe_next(request) or "",
-            **trouble_context(request, trouble, server),
-        },
-    )
+    return render(request, "streams/restore.html", {
+        "server": server, "stream_id": stream_id, "stream": stream, "next": _safe_next(request) or "",
+        **trouble_context(request, trouble, server),
+    })

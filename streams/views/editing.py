@@ -53,12 +53,9 @@ def _render(request: HttpRequest, template: str, partial: str, context: dict) ->
 
 
 def _gone(request: HttpRequest, server: Server, stream_id: str) -> HttpResponse:
-    messages.error(
-        request,
-        f"Postmark no longer has the stream “{stream_id}” on {server.name}. It may have been "
-        "purged or removed in Postmark: Postmark deletes an archived stream 45 days after it "
-        "was archived.",
-    )
+    messages.error(request, f"Postmark no longer has the stream “{stream_id}” on {server.name}. It may have been "
+                            "purged or removed in Postmark: Postmark deletes an archived stream 45 days after it "
+                            "was archived.")
     return _go(request, reverse("stream_list", args=[request.team.slug, server.pk]))
 
 
@@ -71,16 +68,10 @@ def _slots(server: Server, taken_ids: list[str] | None) -> dict:
     return {"slots_used": used, "slots_left": left, "no_slots": left == 0}
 
 
-def _create_page(
-    request: HttpRequest, server: Server, form: StreamCreateForm, *, trouble=None, suggested: bool = False
-) -> HttpResponse:
-    context = {
-        "server": server,
-        "form": form,
-        "suggested_note": SUGGESTED_NOTE if suggested else "",
-        **_slots(server, form.taken_ids),
-        **trouble_context(request, trouble, server),
-    }
+def _create_page(request: HttpRequest, server: Server, form: StreamCreateForm, *, trouble=None,
+                 suggested: bool = False) -> HttpResponse:
+    context = {"server": server, "form": form, "suggested_note": SUGGESTED_NOTE if suggested else "",
+               **_slots(server, form.taken_ids), **trouble_context(request, trouble, server)}
     return _render(request, "streams/create.html", "create-form", context)
 
 
@@ -111,16 +102,9 @@ def stream_create_view(request: HttpRequest, server_id) -> HttpResponse:
         return _create_page(request, server, form)
     data = form.cleaned_data
     try:
-        stream = stream_create(
-            actor=request.user,
-            team=request.team,
-            server=server,
-            stream_id=data["stream_id"],
-            name=data["name"],
-            stream_type=data["stream_type"],
-            description=data["description"],
-            unsubscribe_handling=data["unsubscribe_handling"],
-        )
+        stream = stream_create(actor=request.user, team=request.team, server=server, stream_id=data["stream_id"],
+                               name=data["name"], stream_type=data["stream_type"], description=data["description"],
+                               unsubscribe_handling=data["unsubscribe_handling"])
     except PostmarkTrouble as trouble:
         return _create_page(request, server, form, trouble=trouble)
     except ServiceError as error:
@@ -138,21 +122,15 @@ def stream_create_check(request: HttpRequest, server_id) -> HttpResponse:
     if not request.htmx or request.method != "POST":
         return redirect("stream_create", team_slug=request.team.slug, server_id=server.pk)
     taken_ids = stream_ids_on_server(server=server)  # None: Postmark can't be asked, so that rule waits for submit
-    form = StreamCreateForm(
-        request.POST, server=server, taken_ids=taken_ids, slots_used=None if taken_ids is None else len(taken_ids)
-    )
+    form = StreamCreateForm(request.POST, server=server, taken_ids=taken_ids,
+                            slots_used=None if taken_ids is None else len(taken_ids))
     form.is_valid()
     id_touched = "stream_id" in form.touched_fields
     suggestion = suggest_id(request.POST.get("name", ""), taken_ids or ())
-    context = {
-        "server": server,
-        "form": form,
-        "feedback": form.feedback(),
-        "suggestion": suggestion,
-        # Until the person types an ID, app.js fills in the suggestion; after, it is only offered.
-        "suggestion_fills": not id_touched,
-        "offer_suggestion": id_touched and bool(form.errors.get("stream_id")) and bool(suggestion),
-    }
+    context = {"server": server, "form": form, "feedback": form.feedback(), "suggestion": suggestion,
+               # Until the person types an ID, app.js fills in the suggestion; after, it is only offered.
+               "suggestion_fills": not id_touched,
+               "offer_suggestion": id_touched and bool(form.errors.get("stream_id")) and bool(suggestion)}
     response = render(request, "streams/create.html#check-answer", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -161,32 +139,16 @@ def stream_create_check(request: HttpRequest, server_id) -> HttpResponse:
 # --- Editing -------------------------------------------------------------------------------------
 
 
-def _edit_page(
-    request: HttpRequest,
-    server: Server,
-    stream_id: str,
-    form: StreamEditForm | None,
-    *,
-    stream: Stream | None = None,
-    trouble=None,
-    conflict: StreamChanged | None = None,
-) -> HttpResponse:
+def _edit_page(request: HttpRequest, server: Server, stream_id: str, form: StreamEditForm | None, *,
+               stream: Stream | None = None, trouble=None, conflict: StreamChanged | None = None) -> HttpResponse:
     changes = []
     if conflict is not None:
-        changes = [
-            {"label": FIELD_WORDS[field], "seen": seen, "now": now} for field, (seen, now) in conflict.changes.items()
-        ]
-    context = {
-        "server": server,
-        "stream_id": stream_id,
-        "stream": stream,
-        "form": form,
-        "changes": changes,
-        "conflict": conflict,
-        "fixed_why": FIXED_ID_AND_TYPE,
-        "stream_type": stream.stream_type.value if stream else (form.stream_type if form else ""),
-        **trouble_context(request, trouble, server),
-    }
+        changes = [{"label": FIELD_WORDS[field], "seen": seen, "now": now}
+                   for field, (seen, now) in conflict.changes.items()]
+    context = {"server": server, "stream_id": stream_id, "stream": stream, "form": form, "changes": changes,
+               "conflict": conflict, "fixed_why": FIXED_ID_AND_TYPE,
+               "stream_type": stream.stream_type.value if stream else (form.stream_type if form else ""),
+               **trouble_context(request, trouble, server)}
     return _render(request, "streams/edit.html", "edit-form", context)
 
 
@@ -209,15 +171,9 @@ def stream_edit_view(request: HttpRequest, server_id, stream_id: str) -> HttpRes
             return _gone(request, server, stream_id)
         except PostmarkTrouble as trouble:
             return _edit_page(request, server, stream_id, None, trouble=trouble)
-        form = StreamEditForm(
-            stream_type=stream.stream_type.value,
-            initial={
-                "name": stream.name,
-                "description": stream.description or "",
-                "unsubscribe_handling": stream.unsubscribe_handling.value,
-                "seen": stream_snapshot(stream),
-            },
-        )
+        form = StreamEditForm(stream_type=stream.stream_type.value, initial={
+            "name": stream.name, "description": stream.description or "",
+            "unsubscribe_handling": stream.unsubscribe_handling.value, "seen": stream_snapshot(stream)})
         return _edit_page(request, server, stream_id, form, stream=stream)
 
     form = StreamEditForm(request.POST, stream_type=request.POST.get("stream_type", ""))
@@ -226,9 +182,8 @@ def stream_edit_view(request: HttpRequest, server_id, stream_id: str) -> HttpRes
     seen = read_snapshot(form.cleaned_data["seen"], stream_id=stream_id)
     wanted = {field: form.cleaned_data[field] for field in ("name", "description", "unsubscribe_handling")}
     try:
-        stream = stream_edit(
-            actor=request.user, team=request.team, server=server, stream_id=stream_id, seen=seen, **wanted
-        )
+        stream = stream_edit(actor=request.user, team=request.team, server=server, stream_id=stream_id, seen=seen,
+                             **wanted)
     except StreamGone:
         return _gone(request, server, stream_id)
     except StreamChanged as conflict:
