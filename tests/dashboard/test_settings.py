@@ -247,3 +247,17 @@ def test_a_team_limit_that_is_not_a_whole_number_of_one_or_more_is_refused_at_st
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Refusing to start: TEAMS_PER_PERSON must be"), result.stderr
+
+
+def test_the_embedded_database_logs_ahead_so_pages_read_while_another_request_writes(tmp_path):
+    probe = ("import django; django.setup(); from django.db import connection; cursor = connection.cursor();"
+             "print(cursor.execute('PRAGMA journal_mode').fetchone()[0],"
+             " cursor.execute('PRAGMA synchronous').fetchone()[0])")
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "dashboard.settings", "DEBUG": "1",
+             "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "1"]  # 1 is NORMAL
