@@ -7,12 +7,14 @@ work inside messages and attributes; `local_time_tag` wraps the text in a `<time
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, tzinfo
 
 from django import template
 from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.html import format_html
+from django.utils.translation import get_language
 
 register = template.Library()
 
@@ -37,17 +39,23 @@ def _local(value: datetime, zone: tzinfo | None = None) -> datetime:
     return timezone.localtime(value, zone)
 
 
+@functools.cache
+def _month_names(language: str | None) -> tuple[str, ...]:
+    return ("", *(str(MONTHS[number]) for number in range(1, 13)))
+
+
 # Written out rather than through `django.utils.dateformat`, which parses its format on every call: a list of
-# 50 streams shows 200 of these. Month names still come from Django's (translatable) calendar.
+# 50 streams shows 200 of these. Month names still come from Django's (translatable) calendar, looked up once
+# per language rather than once per date.
 def day_text(day: date) -> str:
     """`23 November 2026`."""
-    return f"{day.day} {MONTHS[day.month]} {day.year}"
+    return f"{day.day} {_month_names(get_language())[day.month]} {day.year}"
 
 
 def moment_text(moment: datetime) -> str:
     """`23 November 2026, 17:53 CET` for a moment already in the zone it is shown in."""
     clock = f"{moment.hour:02d}:{moment.minute:02d}"
-    return f"{moment.day} {MONTHS[moment.month]} {moment.year}, {clock} {zone_label(moment)}"
+    return f"{moment.day} {_month_names(get_language())[moment.month]} {moment.year}, {clock} {zone_label(moment)}"
 
 
 def utc_stamp(moment: datetime) -> str:
