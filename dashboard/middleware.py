@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from dashboard import audit
+from dashboard.postmark.client import deadline
 from dashboard.time_zones import zone_for
 
 
@@ -112,6 +113,18 @@ class PrivatePagesMiddleware:
         if "Cache-Control" not in response and user is not None and user.is_authenticated:
             response["Cache-Control"] = "no-store, private"
         return response
+
+
+class PostmarkDeadlineMiddleware:
+    """A request waits for Postmark at most POSTMARK_READ_TIMEOUT in all, however many calls it makes (the create
+    form checks the ID, then creates): see `dashboard.postmark.client.deadline`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with deadline(float(settings.POSTMARK_READ_TIMEOUT)):
+            return self.get_response(request)
 
 
 class TimeZoneMiddleware:

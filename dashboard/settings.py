@@ -135,6 +135,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "dashboard.middleware.PrivatePagesMiddleware",
     "dashboard.middleware.TimeZoneMiddleware",
+    "dashboard.middleware.PostmarkDeadlineMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # After messages and before LoginRequiredMiddleware's view check: an ended session says why on the sign-in page.

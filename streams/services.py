@@ -11,6 +11,7 @@ Never: decrypt a token (only `postmark_client_for` does), see a request, or log 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -34,6 +35,7 @@ from dashboard.postmark.client import (
     ArchiveResult,
     ErrorCode,
     PostmarkError,
+    PostmarkNotAsked,
     PostmarkUnavailable,
     RateLimited,
     Stream,
@@ -146,7 +148,8 @@ def _trouble(error: Exception, server: Server) -> PostmarkTrouble:
                                kind="rate_limited")
     return PostmarkTrouble(f"Postmark isn't answering for {server.name} right now (it may be slow or down). "
                            "Try again in a minute; nothing was changed.", kind="unavailable",
-                           maybe_done=getattr(error, "error_code", None) is None)
+                           maybe_done=getattr(error, "error_code", None) is None
+                           and not isinstance(error, PostmarkNotAsked))
 
 
 def _ask(server: Server, call: Callable[[Any], _T]) -> _T:
@@ -425,7 +428,9 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
             waiting.append(server)
     # Another request may have taken Postmark's answer in between our first look and our lock: use it.
     for server in _answered_meanwhile(locked, copies, refresh=refresh, into=known):
-        asking.append((server, timezone.now(), _fanout().submit(_list_or_error, server)))
+        # In the request's context (copied), so each call keeps to the request's time for Postmark.
+        call = _fanout().submit(contextvars.copy_context().run, _list_or_error, server)
+        asking.append((server, timezone.now(), call))
     # Answers are taken in on this thread: everything touching the database stays here.
     known.update(_fetched_many([(server, future.result(), asked_at) for server, asked_at, future in asking]))
     for server in waiting:

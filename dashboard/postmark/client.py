@@ -22,9 +22,11 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -212,6 +214,10 @@ class PostmarkUnavailable(PostmarkError):
     """Postmark could not be reached or did not answer in a shape we can read."""
 
 
+class PostmarkNotAsked(PostmarkUnavailable):
+    """The request's time for Postmark (`deadline`) ran out before this call: it was never sent."""
+
+
 def _known_code(code: int | None) -> int | None:
     if code is None:
         return None
@@ -392,6 +398,31 @@ class _InProcessSandboxTransport(httpx.BaseTransport):
             raise httpx.ReadTimeout(
                 f"the sandbox did not answer within {read_timeout} s", request=request
             ) from None
+
+
+# --- One request's time for Postmark -------------------------------------------------------------
+
+_DEADLINE: ContextVar[float | None] = ContextVar("postmark_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every call to Postmark made inside waits, in all, at most `seconds` from now: a page that asks twice (the
+    create form's ID check, then the create) never holds a hung Postmark for twice the read timeout. Each call
+    gets the time left (never more than its own timeouts); one that could not get an answer in what is left is
+    not sent. A tighter deadline already set stays."""
+    end = time.monotonic() + seconds
+    current = _DEADLINE.get()
+    token = _DEADLINE.set(end if current is None else min(current, end))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _time_left() -> float | None:
+    end = _DEADLINE.get()
+    return None if end is None else end - time.monotonic()
 
 
 def _answer_fully(transport: httpx.WSGITransport, request: httpx.Request) -> httpx.Response:
@@ -647,8 +678,16 @@ class PostmarkClient(SuppressionsAndBouncesMixin, StatsCalls):
         while attempt < attempts_allowed:
             if attempt:
                 self._pause(attempt)
+            left = _time_left()
+            # Less than a tenth of the read timeout can't be expected to bring an answer: don't start the call.
+            if left is not None and left < self._timeout.read / 10:
+                if sent is None:
+                    logger.info("Postmark %s %s not sent: the request's time for Postmark ran out", method, path)
+                    raise PostmarkNotAsked(f"Postmark did not answer within {self._timeout.read:g} s, so this "
+                                           "request stopped asking it.")
+                break  # a retry that can't finish in time: the last attempt's outcome stands
             attempt += 1
-            sent, response, failure = self._send_once(method, path, params, content, headers)
+            sent, response, failure = self._send_once(method, path, params, content, headers, left)
             if not _worth_retrying(response, failure):
                 break
         outcome = response.status_code if response is not None else type(failure).__name__
@@ -669,15 +708,19 @@ class PostmarkClient(SuppressionsAndBouncesMixin, StatsCalls):
         params: dict[str, str] | None,
         content: bytes | None,
         headers: dict[str, str],
+        left: float | None = None,
     ) -> tuple[httpx.Request, httpx.Response | None, httpx.HTTPError | None]:
         http = self._own_http or _pooled_client(self._base_url)
+        timeout = self._timeout
+        if left is not None and left < timeout.read:
+            timeout = _timeout(min(timeout.connect, left), left)
         request = http.build_request(
             method,
             self._base_url + path,
             params=params,
             content=content,
             headers=headers,
-            timeout=self._timeout,
+            timeout=timeout,
         )
         try:
             response = http.send(request)

@@ -631,3 +631,38 @@ def test_the_create_page_and_its_check_make_a_bounded_number_of_queries(browser,
         browser.get(url("stream_create", team_a, server_a))
     with django_assert_max_num_queries(10):
         check(touched="name", name="News")
+
+
+def test_a_hung_postmark_holds_the_create_form_for_one_read_timeout_not_two(browser, team_a, server_a, sandbox,
+                                                                             settings, caplog):
+    # The ID check asks Postmark (the copy is stale) and hangs for the whole read timeout: the create call that
+    # would come next is not sent, so the page answers after one timeout and nothing is created.
+    settings.POSTMARK_READ_TIMEOUT = 0.3
+    settings.STREAMS_FRESH_SECONDS = 0
+    sandbox.set_faults(hang=True, times=1)
+
+    with caplog.at_level("INFO", logger="dashboard.postmark"):
+        response = browser.post(url("stream_create", team_a, server_a), NEWS)
+
+    calls = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Postmark ")]
+    sandbox.clear_faults()
+    assert response.status_code in (200, 422)
+    assert "Postmark isn't answering" in html.unescape(response.content.decode())
+    assert "may have gone through" not in html.unescape(response.content.decode()), "it was never sent"
+    assert [call.split(" ->")[0] for call in calls] == [
+        "Postmark GET /message-streams",
+        "Postmark POST /message-streams not sent: the request's time for Postmark ran out",
+    ]
+    assert "news" not in postmark_ids()
+    assert [event.outcome for event in create_events()] == ["failed"]
+
+
+def test_a_deadline_inside_a_deadline_keeps_the_tighter_one():
+    from dashboard.postmark import client
+
+    with client.deadline(5):
+        with client.deadline(60):
+            assert client._time_left() <= 5
+        with client.deadline(1):
+            assert client._time_left() <= 1
+    assert client._time_left() is None
