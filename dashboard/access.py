@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from dashboard.models import Membership, Role
-from dashboard.services.teams import access_record_denial
+from dashboard.services.teams import access_record_denial, access_record_outsider
 
 View = Callable[..., HttpResponse]
 SESSION_TEAM = "current_team"
@@ -30,6 +30,7 @@ def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.deni
             memberships = my_memberships(request)
             membership = next((each for each in memberships if each.team.slug == team_slug), None)
             if membership is None:
+                access_record_outsider(actor=request.user, team_slug=team_slug, path=request.path)
                 raise Http404("No such team.")
             if not membership.role_enum.at_least(role):
                 access_record_denial(actor=request.user, team=membership.team, role=membership.role,

@@ -163,6 +163,16 @@ def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: R
                  detail=f"Needs the {Role(needed).label} role or higher.")
 
 
+def access_record_outsider(*, actor: User, team_slug: str, path: str) -> None:
+    """A signed-in person asked for a team's page without being its member. The entry goes in that team's log
+    when the team exists (its admins see who tried), else only in the person's own trail, so a made-up team
+    leaves nothing in anyone else's log. The person is told nothing either way (404)."""
+    team = Team.objects.filter(slug=team_slug).first()
+    audit.record(action="access.denied", actor=actor, team=team, outcome=Outcome.DENIED,
+                 target_type="page", target_id=path[:100], target_label=_UUID.sub("…", path)[:200],
+                 detail="Not a member of this team.")
+
+
 def access_record_csrf_failure(*, actor: User, team: Team | None, role: Role | str | None, path: str) -> None:
     """A signed-in person's form was refused by the CSRF check: stale, or sent from another site."""
     audit.record(action="access.csrf", actor=actor, team=team, role=role, outcome=Outcome.DENIED,

@@ -192,9 +192,24 @@ def test_a_member_below_the_role_gets_a_plain_refusal_and_the_denial_is_audited(
     assert (event.ip, event.user_agent) == ("127.0.0.1", "")
 
 
-def test_an_outsider_probing_a_team_is_not_audited_in_that_team(outsider, team_a, client_as):
-    client_as(outsider).get(reverse("member_list", kwargs={"team_slug": team_a.slug}))
-    assert not AuditEvent.objects.filter(team_id=team_a.pk, action="access.denied").exists()
+def test_an_outsider_probing_a_team_is_audited_in_that_team_and_told_nothing(outsider, team_a, client_as):
+    response = client_as(outsider).get(reverse("member_list", kwargs={"team_slug": team_a.slug}))
+
+    assert response.status_code == 404
+    assert b"Acme" not in response.content
+    event = AuditEvent.objects.get(action="access.denied")
+    assert (event.team_id, event.actor_id, event.actor_role, event.outcome) == (team_a.pk, outsider.pk, "", "denied")
+    assert event.target_id == f"/t/{team_a.slug}/members/"
+    assert event.detail == "Not a member of this team."
+
+
+def test_a_made_up_team_leaves_an_entry_in_no_teams_log_only_in_the_persons_own_trail(outsider, team_a, team_b,
+                                                                                        client_as):
+    response = client_as(outsider).get(reverse("member_list", kwargs={"team_slug": "no-such-team"}))
+
+    assert response.status_code == 404
+    event = AuditEvent.objects.get(action="access.denied")
+    assert (event.team_id, event.actor_id, event.target_id) == (None, outsider.pk, "/t/no-such-team/members/")
 
 
 def test_a_role_change_takes_effect_on_the_next_request(editor, team_a, client_as):
