@@ -248,9 +248,9 @@ def _archived_by(team: Team, reminder: PurgeReminder) -> str:
         .filter(Q(action="stream.archive", outcome=AuditEvent.Outcome.SUCCESS) | Q(action="stream.outside.archive"))
         .first())
     if event is None:
-        return "not known (it was archived before this dashboard watched the server)"
+        return "someone, before this dashboard watched the server"
     if event.action == "stream.outside.archive":
-        return "someone in Postmark, outside this dashboard"
+        return "someone in Postmark, outside this dashboard"  # noted when the dashboard next read the server
     person = User.objects.filter(pk=event.actor_id).first()
     return (person.get_full_name() if person else "") or event.actor_label
 
