@@ -101,3 +101,16 @@ def test_a_reminder_links_to_the_settings_page_it_unsubscribes_from(sandbox, cas
     assert link.endswith(SETTINGS)
     assert client_as(cast["editor"]).get(SETTINGS).status_code == 200
     assert PurgeReminder.objects.get().status == PurgeReminder.Status.SENT
+
+
+def test_the_audit_log_tells_of_each_reminder_sent_and_of_turning_them_off(sandbox, cast, team_a, server_a,
+                                                                            client_as, mailoutbox):
+    archive(sandbox, TOKEN_A, actor=cast["editor"], team=team_a, server=server_a, days_ago=38)
+    watch_and_remind(server_a)
+    client_as(cast["editor"]).post(CHANGE, {"team": team_a.slug, "receive": "off"})
+
+    text = " ".join(client_as(cast["admin"]).get(reverse("audit_log", args=[team_a.slug])).content.decode().split())
+
+    assert "e-mailed a purge reminder about stream news on Acme Production" in text
+    assert "turned their purge reminders on or off" in text
+    assert "Sent to" in text and "adam@acme.example, edith@acme.example, olivia@acme.example" in text
