@@ -68,26 +68,32 @@ def reminders_note(*, servers: list[Server] | None = None, now: datetime | None 
     now = now or timezone.now()
     servers = list(Server.objects.all() if servers is None else servers)
     copies = last_known.load_many(servers)
+    open_by_server: dict[Any, list[PurgeReminder]] = {}
+    for reminder in PurgeReminder.objects.filter(server__in=servers, purge_at__gte=now - SETTLED_AFTER).exclude(
+            threshold=Threshold.PURGED).exclude(status=Status.CANCELLED):
+        open_by_server.setdefault(reminder.server_id, []).append(reminder)
     for server in servers:
         if server.pk in copies:
-            _note_server(server, copies[server.pk], now)
+            _note_server(server, copies[server.pk], open_by_server.get(server.pk, []), now)
 
 
-def _note_server(server: Server, copy: last_known.Copy, now: datetime) -> None:
+def _note_server(server: Server, copy: last_known.Copy, open_reminders: list[PurgeReminder], now: datetime) -> None:
     archived = {stream.id: stream for stream in copy.streams if stream.is_archived}
+    noted = {(reminder.stream_id, reminder.archived_at, reminder.threshold) for reminder in open_reminders}
     new = []
     for stream in archived.values():
         threshold = _due(purge_moment(stream) - now)
-        if threshold is not None:
+        if threshold is not None and (stream.id, _archive_moment(stream), threshold) not in noted:
             new.append(PurgeReminder(team_id=server.team_id, server=server, stream_id=stream.id,
                                      stream_name=stream.name[:100], archived_at=_archive_moment(stream),
                                      purge_at=purge_moment(stream), threshold=threshold))
-    PurgeReminder.objects.bulk_create(new, ignore_conflicts=True)
+    if new:
+        PurgeReminder.objects.bulk_create(new, ignore_conflicts=True)
     for reminder in new:
         if reminder.threshold == Threshold.ONE_DAY:  # a day left: the 7-day one, if still waiting, says too little
             _of_archive(reminder).filter(threshold=Threshold.SEVEN_DAYS, status=Status.PENDING).update(
                 status=Status.CANCELLED)
-    _settle_ended(server, archived, {stream.id for stream in copy.streams}, now)
+    _settle_ended(server, open_reminders, archived, {stream.id for stream in copy.streams}, now)
 
 
 def _of_archive(reminder: PurgeReminder):
@@ -95,12 +101,12 @@ def _of_archive(reminder: PurgeReminder):
                                         archived_at=reminder.archived_at)
 
 
-def _settle_ended(server: Server, archived: dict[str, Stream], present: set[str], now: datetime) -> None:
+def _settle_ended(server: Server, open_reminders: list[PurgeReminder], archived: dict[str, Stream],
+                  present: set[str], now: datetime) -> None:
     """Archives with reminders that the copy no longer shows archived: purged (the notice), or restored,
     archived anew or deleted before their date (what still waits is cancelled)."""
     ended: dict[tuple[str, datetime], PurgeReminder] = {}
-    for reminder in PurgeReminder.objects.filter(server=server, purge_at__gte=now - SETTLED_AFTER).exclude(
-            threshold=Threshold.PURGED).exclude(status=Status.CANCELLED):
+    for reminder in open_reminders:
         still = archived.get(reminder.stream_id)
         if still is None or _archive_moment(still) != reminder.archived_at:
             ended[(reminder.stream_id, reminder.archived_at)] = reminder
@@ -182,13 +188,14 @@ def _send_for_team(team: Team, now: datetime) -> int:
     PurgeReminder.objects.filter(team=team, status=Status.PENDING).update(status=Status.SENDING, claim=claim,
                                                                          claimed_at=now)
     reminders = _still_due(list(PurgeReminder.objects.filter(claim=claim).select_related("server")), now)
+    archivers = _archivers(team, reminders) if reminders else {}
     sent = 0
     for person in reminder_recipients(team=team):
         owed = [reminder for reminder in reminders if person.pk not in reminder.sent_to]
         if not owed:
             continue
         try:
-            _send_digest(team, person, owed, now)
+            _send_digest(team, person, owed, archivers)
         except Exception:  # any backend's failure (SMTP, an HTTP API): what is left waits for the next run
             logger.exception("Purge reminders for team %s could not be e-mailed; the next run tries again", team.pk)
             PurgeReminder.objects.filter(claim=claim, status=Status.SENDING).update(status=Status.PENDING, claim="")
@@ -222,9 +229,9 @@ def _still_due(reminders: list[PurgeReminder], now: datetime) -> list[PurgeRemin
 def _record_sent(team: Team, reminders: list[PurgeReminder], now: datetime) -> None:
     addresses = dict(User.objects.filter(pk__in={pk for item in reminders for pk in item.sent_to})
                      .values_list("pk", "email"))
+    PurgeReminder.objects.filter(pk__in=[reminder.pk for reminder in reminders]).update(status=Status.SENT,
+                                                                                       sent_at=now)
     for reminder in reminders:
-        reminder.status, reminder.sent_at = Status.SENT, now
-        reminder.save(update_fields=["status", "sent_at"])
         sent_to = ", ".join(sorted(addresses.get(pk, "a former member") for pk in reminder.sent_to))
         audit.record(action="stream.reminder", actor=None, actor_label=SENDER_LABEL, team=team,
                      target_type="stream", target_id=stream_target(reminder.server, reminder.stream_id),
@@ -241,18 +248,22 @@ def _absolute(path: str) -> str:
     return settings.DASHBOARD_URL.rstrip("/") + path
 
 
-def _archived_by(team: Team, reminder: PurgeReminder) -> str:
-    """Who archived the stream, from the audit log: a member's name, or Postmark when it was done outside."""
-    event = (AuditEvent.objects.for_team(team).filter(
-        target_type="stream", target_id=stream_target(reminder.server, reminder.stream_id))
-        .filter(Q(action="stream.archive", outcome=AuditEvent.Outcome.SUCCESS) | Q(action="stream.outside.archive"))
-        .first())
-    if event is None:
-        return "someone, before this dashboard watched the server"
-    if event.action == "stream.outside.archive":
-        return "someone in Postmark, outside this dashboard"  # noted when the dashboard next read the server
-    person = User.objects.filter(pk=event.actor_id).first()
-    return (person.get_full_name() if person else "") or event.actor_label
+def _archivers(team: Team, reminders: list[PurgeReminder]) -> dict[str, str]:
+    """Who archived each stream, by its audit target, from the audit log (newest archive first): a member's
+    name, or Postmark's words when it was done outside. Two queries however many streams."""
+    targets = {stream_target(reminder.server, reminder.stream_id) for reminder in reminders}
+    events = (AuditEvent.objects.for_team(team).filter(target_type="stream", target_id__in=targets)
+              .filter(Q(action="stream.archive", outcome=AuditEvent.Outcome.SUCCESS)
+                      | Q(action="stream.outside.archive"))
+              .only("target_id", "action", "actor_id", "actor_label"))
+    latest: dict[str, AuditEvent] = {}
+    for event in events:  # newest first
+        latest.setdefault(event.target_id, event)
+    names = {person.pk: person.get_full_name() for person in
+             User.objects.filter(pk__in={event.actor_id for event in latest.values() if event.actor_id})}
+    found = {target: ("someone in Postmark, outside this dashboard" if event.action == "stream.outside.archive"
+                      else names.get(event.actor_id) or event.actor_label) for target, event in latest.items()}
+    return {target: found.get(target, "someone, before this dashboard watched the server") for target in targets}
 
 
 def _zone(person: User) -> zoneinfo.ZoneInfo:
@@ -262,11 +273,11 @@ def _zone(person: User) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def _item(team: Team, reminder: PurgeReminder) -> dict[str, Any]:
+def _item(team: Team, reminder: PurgeReminder, archivers: dict[str, str]) -> dict[str, Any]:
     purged = reminder.threshold == Threshold.PURGED
     restore = reverse("stream_restore", args=[team.slug, reminder.server_id, reminder.stream_id])
     return {"server": reminder.server.name, "name": reminder.stream_name, "id": reminder.stream_id,
-            "purge_at": reminder.purge_at, "archived_by": _archived_by(team, reminder),
+            "purge_at": reminder.purge_at, "archived_by": archivers[stream_target(reminder.server, reminder.stream_id)],
             "restore_url": None if purged else _absolute(restore)}
 
 
@@ -277,10 +288,10 @@ def _subject(team: Team, groups: dict[str, list]) -> str:
     return f"{team.name}: archived {', '.join(parts)}"
 
 
-def _send_digest(team: Team, person: User, reminders: list[PurgeReminder], now: datetime) -> None:
+def _send_digest(team: Team, person: User, reminders: list[PurgeReminder], archivers: dict[str, str]) -> None:
     zone = _zone(person)
     order = sorted(reminders, key=lambda item: (item.purge_at, item.server.name, item.stream_id))
-    groups = {key: [_item(team, item) for item in order if item.threshold == threshold]
+    groups = {key: [_item(team, item, archivers) for item in order if item.threshold == threshold]
               for key, threshold in (("purged", Threshold.PURGED), ("one_day", Threshold.ONE_DAY),
                                      ("seven_days", Threshold.SEVEN_DAYS))}
     settings_url = _absolute(reverse("reminder_settings"))
