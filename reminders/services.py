@@ -47,6 +47,9 @@ THRESHOLDS = ((timedelta(days=1), Threshold.ONE_DAY), (timedelta(days=7), Thresh
 SETTLED_AFTER = timedelta(days=7)
 RECEIVING_ROLES = (Role.EDITOR, Role.ADMIN, Role.OWNER)
 SENDER_LABEL = "Purge reminders"
+# The digest's sections, most urgent first, and their headings (the subject counts them in the same words).
+SECTIONS = ((Threshold.PURGED, "Deleted by Postmark"), (Threshold.ONE_DAY, "Deleted within a day"),
+            (Threshold.SEVEN_DAYS, "Deleted within 7 days"))
 
 
 # --- Noting what is due ------------------------------------------------------------------------------
@@ -281,25 +284,25 @@ def _item(team: Team, reminder: PurgeReminder, archivers: dict[str, str]) -> dic
             "restore_url": None if purged else _absolute(restore)}
 
 
-def _subject(team: Team, groups: dict[str, list]) -> str:
-    parts = [f"{len(items)} {'stream' if len(items) == 1 else 'streams'} {words}" for words, items in (
-        ("deleted by Postmark", groups["purged"]), ("deleted within a day", groups["one_day"]),
-        ("deleted within 7 days", groups["seven_days"])) if items]
-    return f"{team.name}: archived {', '.join(parts)}"
+def _subject(team: Team, sections: list[dict[str, Any]]) -> str:
+    counts = [f"{len(section['items'])} {'stream' if len(section['items']) == 1 else 'streams'} "
+              f"{section['heading'][0].lower()}{section['heading'][1:]}" for section in sections]
+    return f"{team.name}: archived {', '.join(counts)}"
 
 
 def _send_digest(team: Team, person: User, reminders: list[PurgeReminder], archivers: dict[str, str]) -> None:
     zone = _zone(person)
     order = sorted(reminders, key=lambda item: (item.purge_at, item.server.name, item.stream_id))
-    groups = {key: [_item(team, item, archivers) for item in order if item.threshold == threshold]
-              for key, threshold in (("purged", Threshold.PURGED), ("one_day", Threshold.ONE_DAY),
-                                     ("seven_days", Threshold.SEVEN_DAYS))}
+    sections = [{"heading": heading, "purged": threshold == Threshold.PURGED,
+                 "items": [_item(team, item, archivers) for item in order if item.threshold == threshold]}
+                for threshold, heading in SECTIONS]
+    sections = [section for section in sections if section["items"]]
     settings_url = _absolute(reverse("reminder_settings"))
-    context = {"team": team, "person": person, "zone": zone.key, "settings_url": settings_url, **groups,
-               "team_url": _absolute(reverse("team_home", args=[team.slug]))}
+    context = {"team": team, "person": person, "zone": zone.key, "settings_url": settings_url,
+               "sections": sections, "team_url": _absolute(reverse("team_home", args=[team.slug]))}
     with timezone.override(zone):  # every time in the e-mail is in the reader's zone
         text, html = (render_to_string(f"reminders/email/digest.{kind}", context) for kind in ("txt", "html"))
-    message = EmailMultiAlternatives(subject=_subject(team, groups), body=text, to=[person.email],
+    message = EmailMultiAlternatives(subject=_subject(team, sections), body=text, to=[person.email],
                                      headers={"List-Unsubscribe": f"<{settings_url}>"})
     message.attach_alternative(html, "text/html")
     message.send()
