@@ -114,3 +114,10 @@ def test_the_audit_log_tells_of_each_reminder_sent_and_of_turning_them_off(sandb
     assert "e-mailed a purge reminder about stream news on Acme Production" in text
     assert "turned their purge reminders on or off" in text
     assert "Sent to" in text and "adam@acme.example, edith@acme.example, olivia@acme.example" in text
+
+
+@pytest.mark.parametrize(("persona", "offered"), [("owner", True), ("admin", False), ("viewer", False)])
+def test_the_members_page_leads_owners_to_who_gets_purge_reminders(persona, offered, cast, team_a, client_as):
+    text = client_as(cast[persona]).get(reverse("member_list", args=[team_a.slug])).content.decode()
+
+    assert (f'href="{page_of(team_a)}"' in text) is offered
