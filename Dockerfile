@@ -28,5 +28,9 @@ RUN SECRET_KEY=collectstatic-build-step-only DEBUG=0 \
 USER app
 ENV DEBUG=0 PORT=8000 WEB_CONCURRENCY=3
 EXPOSE 8000
+# The same image runs each of a deployment's three processes (README, "Processes"):
+#   web (this CMD)         gunicorn, as many instances as needed
+#   worker                 docker run IMAGE python manage.py db_worker --queue-name '*'   (two or more)
+#   periodic trigger       docker run IMAGE python manage.py watch_servers   every WATCH_EVERY_MINUTES, from cron
 # gunicorn binds 0.0.0.0:$PORT and starts $WEB_CONCURRENCY workers when those are set.
 CMD ["gunicorn", "dashboard.wsgi", "--threads", "4", "--timeout", "30", "--graceful-timeout", "20", "--access-logfile", "-"]

@@ -26,6 +26,9 @@ demo: install var/secret_key var/token_keys
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(DEMO_ENV) $(BIN)/python manage.py demo_seed
+	@# One watch round of every server, its tasks run at once: the archived stream 5 days from its purge
+	@# date gets its purge reminder, printed below by the console e-mail backend (once: a reminder is never resent).
+	$(DEMO_ENV) TASKS_BACKEND=django_tasks.backends.immediate.ImmediateBackend $(BIN)/python manage.py watch_servers
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 var/secret_key:

@@ -74,6 +74,8 @@ ACTIONS: dict[str, str] = {
     "stream.outside.restore": "restored a stream",
     "stream.outside.delete": "deleted a stream before its purge date",
     "stream.purge": "deleted a stream after its 45 days in the archive",
+    "stream.reminder": "e-mailed a purge reminder about a stream",
+    "member.reminders": "turned their purge reminders on or off",
     "access.denied": "was denied access",
     "access.csrf": "had a form refused as expired or sent from another site",
     "audit.export": "exported the audit log",

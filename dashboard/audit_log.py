@@ -85,6 +85,8 @@ INTENTS: dict[str, str] = {
     "stream.outside.restore": "restore a stream",
     "stream.outside.delete": "delete a stream",
     "stream.purge": "delete a stream",
+    "stream.reminder": "e-mail a purge reminder about a stream",
+    "member.reminders": "turn their purge reminders on or off",
     "access.denied": "open a page",
     "access.csrf": "send a form",
     "audit.export": "export the audit log",
@@ -106,7 +108,7 @@ _OBJECTS = [
 FIELD_WORDS = {"name": "Name", "description": "Description", "type": "Type", "state": "State",
                "unsubscribe_handling": "Unsubscribe handling", "purge_date": "Date Postmark would delete it",
                "role": "Role", "status": "Status", "token": "Token", "time_zone": "Time zone",
-               "stream_limit": "Stream limit"}
+               "stream_limit": "Stream limit", "sent_to": "Sent to", "purge_reminders": "Purge reminders"}
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _STREAM_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _CURSOR_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -363,3 +363,21 @@ LOGGING = {
         "dashboard.audit.ship": {"handlers": ["audit_ship"], "level": "INFO", "propagate": False},
     },
 }
+
+# --- Background work: the worker that watches every server (issue 14) --------------------------------------
+# Tasks run on Django's tasks framework (django-tasks, the backport of Django 6.0's django.tasks). The embedded
+# default keeps them in the database (django-tasks-db: SQLite or PostgreSQL, no other service), run by
+# `manage.py db_worker`. A deployment that outgrows it names another backend here and changes nothing else,
+# e.g. TASKS_BACKEND=django_tasks_rq.RQBackend (with django-tasks-rq installed) on the Redis at REDIS_URL.
+INSTALLED_APPS += ["django_tasks", "django_tasks_db", "reminders"]
+TASKS = {"default": {"BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
+if REDIS_URL:
+    RQ_QUEUES = {"default": {"URL": REDIS_URL}}  # read only by django-tasks-rq, when TASKS_BACKEND names it
+# `manage.py watch_servers` (run it this often, by cron or the container's scheduler) enqueues one task per
+# connected server for each period of this many minutes, once however many instances run it.
+WATCH_EVERY_MINUTES = env_number("WATCH_EVERY_MINUTES", "15", unit="minutes")
+# Purge reminders are e-mailed through EMAIL_BACKEND above (the console on the embedded default; SMTP, or
+# django-anymail's Postmark backend, by setting). Their links point at the dashboard's public address.
+DASHBOARD_URL = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8000")
+# Where django.core.mail.backends.filebased.EmailBackend, if chosen, writes each e-mail.
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))

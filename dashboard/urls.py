@@ -25,6 +25,8 @@ team_urls = [
     path("audit/", audit_log.audit_log, name="audit_log"),
     path("audit/export.csv", audit_log.audit_export_csv, name="audit_export_csv"),
     path("audit/export.jsonl", audit_log.audit_export_jsonl, name="audit_export_jsonl"),
+    # Purge reminders, wired in by name only, like the streams app.
+    path("reminders/", include("reminders.urls")),
 ]
 
 account_urls = [
@@ -38,6 +40,7 @@ account_urls = [
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("reminders/", include("reminders.account_urls")),  # purge reminders on or off, per team
 ]
 
 urlpatterns = [

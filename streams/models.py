@@ -23,3 +23,45 @@ class StreamCopy(models.Model):
 
     def __str__(self) -> str:
         return f"Streams of server {self.server_id} as of {self.fetched_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WatchRound(models.Model):
+    """One period of the worker's watch: `manage.py watch_servers` enqueues a task per server once per period,
+    whichever instance runs it first (the unique `period_start` makes the others stand down)."""
+
+    period_start = models.DateTimeField(unique=True)
+    started_at = models.DateTimeField()
+    # How many server tasks were enqueued, and how many have finished (well or not).
+    expected = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # servers left out: token rejected or unreadable, backing off
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start"]
+
+    def __str__(self) -> str:
+        return f"Watch round of {self.period_start:%Y-%m-%d %H:%M} ({self.done}/{self.expected} servers)"
+
+
+class ServerWatch(models.Model):
+    """How the worker's last look at a server went, and when it may look again after Postmark's 429."""
+
+    class Outcome(models.TextChoices):
+        WATCHED = "watched", "Watched"
+        TOKEN_REJECTED = "token_rejected", "Postmark rejects the token; an admin can replace it"
+        TOKEN_UNREADABLE = "token_unreadable", "The token can't be read with this installation's keys; re-enter it"
+        UNAVAILABLE = "unavailable", "Postmark didn't answer"
+        RATE_LIMITED = "rate_limited", "Postmark asked us to slow down"
+
+    server = models.OneToOneField("dashboard.Server", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="watch")
+    last_watched_at = models.DateTimeField(null=True, blank=True)  # the last time Postmark answered the worker
+    last_tried_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    # After a 429 the server is left out until then; the pause doubles with each 429 in a row.
+    back_off_until = models.DateTimeField(null=True, blank=True)
+    rate_limited_in_a_row = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Watch of server {self.server_id}: {self.get_last_outcome_display() or 'not yet'}"

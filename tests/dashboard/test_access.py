@@ -86,6 +86,7 @@ TEAM_URLS = [
     ("audit_log", "get", Role.ADMIN, None),
     ("audit_export_csv", "get", Role.ADMIN, None),
     ("audit_export_jsonl", "get", Role.ADMIN, None),
+    ("team_reminders", "get", Role.OWNER, None),
 ]
 PERSONAS = ["anonymous", "outsider", "viewer", "editor", "admin", "owner"]
 KWARG = {"member": "member_id", "invitation": "invitation_id", "server": "server_id"}
