@@ -74,6 +74,11 @@ ACTIONS: dict[str, str] = {
     "stream.outside.restore": "restored a stream",
     "stream.outside.delete": "deleted a stream before its purge date",
     "stream.purge": "deleted a stream after its 45 days in the archive",
+    # Suppressions and bounces: the addresses are in the event, as the team's own record of whom it suppressed.
+    "suppression.add": "suppressed addresses on a stream",
+    "suppression.remove": "removed suppressions on a stream",
+    "suppression.export": "downloaded the suppressions of a stream",
+    "bounce.activate": "reactivated a bounce",
     "access.denied": "was denied access",
     "access.csrf": "had a form refused as expired or sent from another site",
     "audit.export": "exported the audit log",
