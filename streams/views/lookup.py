@@ -33,7 +33,7 @@ def _looked_up(request: HttpRequest) -> str:
     return kept.get("email", "") if kept.get("team") == request.team.slug else ""
 
 
-def _page(request: HttpRequest, form: LookupForm, email: str, *, status: int = 200) -> HttpResponse:
+def _page(request: HttpRequest, form: LookupForm, email: str) -> HttpResponse:
     answers = []
     if email:
         try:
@@ -46,7 +46,7 @@ def _page(request: HttpRequest, form: LookupForm, email: str, *, status: int = 2
         "form": form, "email": email, "answers": answers, "can_edit": can_edit(request),
         "can_admin": can_admin(request), "removing_means": REMOVING_MEANS,
         "no_servers": not request.team.servers.exists(),
-    }, status=200 if partial else status)
+    })
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -59,7 +59,7 @@ def recipient_lookup_view(request: HttpRequest) -> HttpResponse:
         return _page(request, LookupForm(initial={"email": email}), email)
     form = LookupForm(request.POST)
     if not form.is_valid():
-        return _page(request, form, "", status=422)
+        return _page(request, form, "")
     email = form.cleaned_data["email"]
     request.session[SESSION_KEY] = {"team": request.team.slug, "email": email}
     if request.htmx:

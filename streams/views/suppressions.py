@@ -159,13 +159,13 @@ def suppression_export_view(request: HttpRequest, server_id, stream_id: str) -> 
 
 
 def _add_page(request: HttpRequest, server: Server, stream_id: str, form: AddressesForm, *,
-              report: ChangeReport | None = None, status: int = 200) -> HttpResponse:
+              report: ChangeReport | None = None) -> HttpResponse:
     template = "streams/suppression_add.html#add-region" if request.htmx else "streams/suppression_add.html"
     return _with_vary(render(request, template, {
         "server": server, "stream_id": stream_id, "form": form, "report": report,
         "list_url": _list_url(request, server, stream_id),
         **trouble_context(request, report.trouble if report else None, server),
-    }, status=200 if request.htmx else status))
+    }))
 
 
 @team_required(role=Role.EDITOR, denied_action="suppression.add")
@@ -176,13 +176,13 @@ def suppression_add_view(request: HttpRequest, server_id, stream_id: str) -> Htt
         return _add_page(request, server, stream_id, AddressesForm())
     form = AddressesForm(request.POST)
     if not form.is_valid():
-        return _add_page(request, server, stream_id, form, status=422)
+        return _add_page(request, server, stream_id, form)
     try:
         report = suppression_add(actor=request.user, team=request.team, server=server, stream_id=stream_id,
                                  emails=form.cleaned_data["addresses"])
     except ServiceError as error:
         apply_service_error(form, error)
-        return _add_page(request, server, stream_id, form, status=422)
+        return _add_page(request, server, stream_id, form)
     return _add_page(request, server, stream_id, AddressesForm(), report=report)
 
 

@@ -153,7 +153,7 @@ def test_bad_input_is_refused_in_words_and_nothing_reaches_postmark(seeded, edit
 
     response = client_as(editor).post(url("suppression_add", team_a, seeded), {"addresses": typed})
 
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert words in text_of(response)
     assert "<img src=x" not in response.content.decode()
     assert not [line for line in sandbox.received if line.startswith("POST")]
@@ -282,7 +282,7 @@ def test_an_action_without_a_looked_up_address_changes_nothing(two_servers, edit
 def test_the_lookup_refuses_what_is_not_an_address_in_words(two_servers, viewer, team_a, client_as, typed):
     response = client_as(viewer).post(reverse("recipient_lookup", args=[team_a.slug]), {"email": typed})
 
-    assert response.status_code == 422
+    assert response.status_code == 200
     assert "<script>@x.com</" not in response.content.decode()
     assert 'class="field__errors"' in response.content.decode()
 
