@@ -29,19 +29,6 @@ from tests.conftest import SPARE_TOKEN, TOKEN_A
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def seeded(sandbox, server_a):
-    """Acme Production's outbound stream with one suppression of each kind; API changes show at once."""
-    sandbox_suppressions.configure(sandbox, TOKEN_A, delay_seconds=0)
-    add = sandbox_suppressions.add_suppression
-    add(sandbox, TOKEN_A, stream="outbound", email="gone@example.com", reason="HardBounce")
-    add(sandbox, TOKEN_A, stream="outbound", email="angry@example.com", reason="SpamComplaint")
-    add(sandbox, TOKEN_A, stream="outbound", email="bye@example.com", reason="ManualSuppression", origin="Recipient")
-    add(sandbox, TOKEN_A, stream="outbound", email="ours@example.com", reason="ManualSuppression")
-    add(sandbox, TOKEN_A, stream="outbound", email="staff@example.com", reason="ManualSuppression", origin="Admin")
-    return server_a
-
-
 def events(action):
     return list(AuditEvent.objects.filter(action=action).order_by("chain_seq"))
 
