@@ -122,7 +122,10 @@ def suppression_search_view(request: HttpRequest, server_id, stream_id: str) -> 
         request.session[key] = search
     else:
         request.session.pop(key, None)
-    filters = QueryDict(request.POST.get("filters", "").lstrip("?"))
+    filters = QueryDict(request.POST.get("filters", "").lstrip("?"), mutable=True)
+    for key in FILTER_KEYS:  # htmx sends the filter form's fields along: they may have changed since the page came
+        if key in request.POST:
+            filters[key] = request.POST[key]
     if request.htmx:
         return _list_response(request, server, stream_id, filters)
     return redirect(_list_url(request, server, stream_id) + _query(filters, page=""))

@@ -3,6 +3,7 @@ what each role sees and may do, addresses kept out of URLs, every kind of Postma
 
 import html
 import re
+import threading
 
 import pytest
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.urls import reverse
 from dashboard.models import AuditEvent
 from dashboard.postmark import sandbox_suppressions
 from dashboard.postmark.client import SANDBOX_URL, PostmarkClient
+from dashboard.postmark.sandbox import install
 from dashboard.services.servers import server_connect
 from tests.conftest import SPARE_TOKEN, TOKEN_A
 
@@ -295,3 +297,71 @@ def test_the_team_navigation_leads_to_the_lookup(server_a, viewer, team_a, clien
     response = client_as(viewer).get(reverse("team_home", args=[team_a.slug]))
 
     assert f'href="{reverse("recipient_lookup", args=[team_a.slug])}"' in response.content.decode()
+
+
+# --- Streams Postmark deleted, history, queries, and asking every server at once ------------------
+
+
+def test_a_purged_stream_s_suppressions_lead_back_to_the_server_s_streams_in_words(server_a, editor, team_a,
+                                                                                 client_as, sandbox):
+    client = PostmarkClient(TOKEN_A, base_url=SANDBOX_URL)
+    client.create_stream(id="spring-sale", name="Spring sale", stream_type="Broadcasts")
+    client.archive_stream("spring-sale")
+    sandbox.advance_clock(days=46)
+
+    response = client_as(editor).get(url("suppression_list", team_a, server_a, "spring-sale"), follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("stream_list", args=[team_a.slug, server_a.pk])
+    assert "Postmark has no stream “spring-sale” on Acme Production any more." in text_of(response)
+
+
+def test_suppressing_shows_in_the_stream_s_history_with_the_addresses(seeded, editor, team_a, client_as):
+    browser = client_as(editor)
+    browser.post(url("suppression_add", team_a, seeded), {"addresses": "new1@example.com"})
+
+    history = text_of(browser.get(url("stream_detail", team_a, seeded))).split("History", 1)[1]
+
+    assert "suppressed addresses on the stream" in history
+    assert "Suppressed: new1@example.com" in history
+
+
+def test_the_pages_make_a_bounded_number_of_queries(two_servers, editor, team_a, client_as,
+                                                    django_assert_max_num_queries):
+    production, _ = two_servers
+    browser = client_as(editor)
+    lookup(browser, team_a)
+
+    with django_assert_max_num_queries(8):
+        browser.get(url("suppression_list", team_a, production))
+    with django_assert_max_num_queries(12):
+        browser.get(reverse("recipient_lookup", args=[team_a.slug]))
+
+
+def test_the_lookup_asks_every_stream_of_every_server_at_once(two_servers, viewer, team_a, client_as, sandbox):
+    browser = client_as(viewer)
+    browser.get(reverse("team_home", args=[team_a.slug]))  # both servers' streams are now known
+    # Each server has two streams that send (outbound, broadcast): the four lists must all be asked at once,
+    # or the barrier breaks (after 10 s, a safety net, not a measurement) and the servers show trouble.
+    barrier = threading.Barrier(4)
+
+    def all_at_once(environ, start_response):
+        if environ["PATH_INFO"].endswith("/suppressions/dump"):
+            barrier.wait(timeout=10)
+        return sandbox(environ, start_response)
+
+    install(all_at_once)
+    _, shown = lookup(browser, team_a)
+
+    assert not barrier.broken
+    assert "data-trouble" not in shown.content.decode()
+    assert len(re.findall(r"data-suppressed", shown.content.decode())) == 2
+
+
+def test_a_search_sent_by_htmx_keeps_the_filters_chosen_since_the_page_came(seeded, viewer, team_a, client_as):
+    response = client_as(viewer).post(url("suppression_search", team_a, seeded),
+                                      {"search": "example", "filters": "", "reason": "SpamComplaint"},
+                                      HTTP_HX_REQUEST="true")
+
+    assert "<html" not in response.content.decode()
+    assert re.findall(r"<td class=\"mono suppression-table__address\">([^<]+)<", response.content.decode()) == [
+        "angry@example.com"]
