@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import reswap, retarget
 
 from dashboard.access import team_required
 from dashboard.models import Role, Server
@@ -33,7 +34,7 @@ def _looked_up(request: HttpRequest) -> str:
     return kept.get("email", "") if kept.get("team") == request.team.slug else ""
 
 
-def _page(request: HttpRequest, form: LookupForm, email: str) -> HttpResponse:
+def _page(request: HttpRequest, form: LookupForm, email: str, *, form_oob: bool = False) -> HttpResponse:
     answers = []
     if email:
         try:
@@ -45,7 +46,7 @@ def _page(request: HttpRequest, form: LookupForm, email: str) -> HttpResponse:
     response = render(request, template, {
         "form": form, "email": email, "answers": answers, "can_edit": can_edit(request),
         "can_admin": can_admin(request), "removing_means": REMOVING_MEANS,
-        "no_servers": not request.team.servers.exists(),
+        "no_servers": not request.team.servers.exists(), "form_oob": form_oob and partial,
     })
     patch_vary_headers(response, ("HX-Request",))
     return response
@@ -59,11 +60,15 @@ def recipient_lookup_view(request: HttpRequest) -> HttpResponse:
         return _page(request, LookupForm(initial={"email": email}), email)
     form = LookupForm(request.POST)
     if not form.is_valid():
+        if request.htmx:  # the mistake is shown on the form, which sits outside the results htmx swaps
+            response = render(request, "streams/lookup.html#lookup-form", {"form": form})
+            patch_vary_headers(response, ("HX-Request",))
+            return reswap(retarget(response, "#lookup-form"), "outerHTML")
         return _page(request, form, "")
     email = form.cleaned_data["email"]
     request.session[SESSION_KEY] = {"team": request.team.slug, "email": email}
-    if request.htmx:
-        return _page(request, form, email)
+    if request.htmx:  # the form comes along out of band, so a mistake shown before is gone
+        return _page(request, form, email, form_oob=True)
     return redirect("recipient_lookup", team_slug=request.team.slug)
 
 

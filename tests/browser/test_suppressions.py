@@ -172,3 +172,22 @@ def test_on_a_phone_the_lookup_and_the_suppressions_fit_the_screen(open_page, ax
     expect(page.locator("#add-check")).to_contain_text("“nope” has no “@”")
     fits_a_phone(page)
     axe(page)
+
+
+def test_a_mistyped_address_is_explained_on_the_form_and_the_next_lookup_clears_it(open_page, axe, viewer, team_a,
+                                                                                  recipients):
+    page = open_page(viewer)
+    page.goto(f"/t/{team_a.slug}/lookup/")
+    axe(page)
+    field = page.get_by_label("E-mail address")
+
+    field.fill("jamie.rivera")
+    field.press("Enter")
+    expect(page.locator("#lookup-form")).to_contain_text("“jamie.rivera” has no “@”")
+    axe(page)
+
+    page.get_by_label("E-mail address").fill(ADDRESS)
+    page.get_by_label("E-mail address").press("Enter")
+    expect(page.get_by_role("heading", name=f"Results for {ADDRESS}")).to_be_visible()
+    expect(page.locator("#lookup-form")).not_to_contain_text("has no “@”")
+    expect(page.locator("tr[data-suppressed]")).to_have_count(2)

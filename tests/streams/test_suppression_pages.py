@@ -365,3 +365,12 @@ def test_a_search_sent_by_htmx_keeps_the_filters_chosen_since_the_page_came(seed
     assert "<html" not in response.content.decode()
     assert re.findall(r"<td class=\"mono suppression-table__address\">([^<]+)<", response.content.decode()) == [
         "angry@example.com"]
+
+
+def test_a_mistyped_address_sent_by_htmx_is_explained_on_the_form(two_servers, viewer, team_a, client_as):
+    response = client_as(viewer).post(reverse("recipient_lookup", args=[team_a.slug]), {"email": "pat"},
+                                      HTTP_HX_REQUEST="true")
+
+    assert response["HX-Retarget"] == "#lookup-form"
+    assert 'id="lookup-form"' in response.content.decode()
+    assert "“pat” has no “@”" in text_of(response)
