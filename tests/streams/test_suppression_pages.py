@@ -2,6 +2,7 @@
 what each role sees and may do, addresses kept out of URLs, every kind of Postmark trouble, bad input."""
 
 import html
+import logging
 import re
 import threading
 
@@ -374,3 +375,21 @@ def test_a_mistyped_address_sent_by_htmx_is_explained_on_the_form(two_servers, v
     assert response["HX-Retarget"] == "#lookup-form"
     assert 'id="lookup-form"' in response.content.decode()
     assert "“pat” has no “@”" in text_of(response)
+
+
+def test_no_log_line_but_the_audit_s_own_copy_ever_holds_an_address(two_servers, editor, team_a, client_as, caplog):
+    caplog.set_level(logging.DEBUG)
+    production, _ = two_servers
+    browser = client_as(editor)
+
+    lookup(browser, team_a)
+    browser.post(reverse("recipient_lookup_remove", args=[team_a.slug]), {"server": production.pk,
+                                                                         "stream": "outbound"})
+    browser.post(url("suppression_search", team_a, production), {"search": "pat@example"})
+    browser.get(url("suppression_list", team_a, production))
+    browser.post(url("suppression_add", team_a, production), {"addresses": "pat@example.com"})
+    browser.get(url("suppression_export", team_a, production))
+
+    logged = [record.getMessage() for record in caplog.records if record.name != "dashboard.audit.ship"]
+    assert logged  # the client's lines about each call to Postmark are there
+    assert not [line for line in logged if "pat@" in line]
