@@ -8,6 +8,7 @@ appears in a URL, a shared link or an access log, and a reload does not send the
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 from django.contrib import messages
@@ -26,12 +27,17 @@ from streams.services_suppressions import REMOVING_MEANS, bounce_activate, recip
 from streams.views import can_admin, can_edit
 
 SESSION_KEY = "recipient_lookup"
+KEPT_SECONDS = 3600
 _STREAM_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")  # as streams.urls.StreamIdConverter
 
 
 def _looked_up(request: HttpRequest) -> str:
+    """The address this person looked up in this team, for an hour; after that it is forgotten."""
     kept = request.session.get(SESSION_KEY) or {}
-    return kept.get("email", "") if kept.get("team") == request.team.slug else ""
+    fresh = time.time() - float(kept.get("at", 0)) < KEPT_SECONDS
+    if kept and not fresh:
+        request.session.pop(SESSION_KEY, None)
+    return kept.get("email", "") if fresh and kept.get("team") == request.team.slug else ""
 
 
 def _page(request: HttpRequest, form: LookupForm, email: str, *, form_oob: bool = False) -> HttpResponse:
@@ -66,7 +72,7 @@ def recipient_lookup_view(request: HttpRequest) -> HttpResponse:
             return reswap(retarget(response, "#lookup-form"), "outerHTML")
         return _page(request, form, "")
     email = form.cleaned_data["email"]
-    request.session[SESSION_KEY] = {"team": request.team.slug, "email": email}
+    request.session[SESSION_KEY] = {"team": request.team.slug, "email": email, "at": time.time()}
     if request.htmx:  # the form comes along out of band, so a mistake shown before is gone
         return _page(request, form, email, form_oob=True)
     return redirect("recipient_lookup", team_slug=request.team.slug)

@@ -393,3 +393,16 @@ def test_no_log_line_but_the_audit_s_own_copy_ever_holds_an_address(two_servers,
     logged = [record.getMessage() for record in caplog.records if record.name != "dashboard.audit.ship"]
     assert logged  # the client's lines about each call to Postmark are there
     assert not [line for line in logged if "pat@" in line]
+
+
+def test_a_looked_up_address_is_forgotten_after_an_hour(two_servers, viewer, team_a, client_as):
+    browser = client_as(viewer)
+    lookup(browser, team_a)
+    session = browser.session
+    session["recipient_lookup"] = {**session["recipient_lookup"], "at": session["recipient_lookup"]["at"] - 3601}
+    session.save()
+
+    response = browser.get(reverse("recipient_lookup", args=[team_a.slug]))
+
+    assert "pat@example.com" not in response.content.decode()
+    assert "recipient_lookup" not in browser.session
