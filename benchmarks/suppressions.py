@@ -11,12 +11,10 @@ Figures, not assertions: speed is never a timed test.
 
 import argparse
 import logging
-import statistics
-import time
 import tracemalloc
 import uuid
 
-from bootstrap import setup_django
+from bootstrap import median_and_p95_ms, setup_django
 
 setup_django(database="memory")
 
@@ -55,14 +53,8 @@ def measure(label: str, rounds: int, call) -> None:
         reset_queries()
         call()
         queries = len(connection.queries)
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
-    print(f"  {label:<52} median {statistics.median(samples):8.1f} ms   p95 {p95:8.1f} ms   {queries:3d} queries")
+    median, p95 = median_and_p95_ms(call, rounds)
+    print(f"  {label:<52} median {median:8.1f} ms   p95 {p95:8.1f} ms   {queries:3d} queries")
 
 
 def peak(label: str, call) -> None:
