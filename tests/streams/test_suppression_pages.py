@@ -406,3 +406,15 @@ def test_a_looked_up_address_is_forgotten_after_an_hour(two_servers, viewer, tea
 
     assert "pat@example.com" not in response.content.decode()
     assert "recipient_lookup" not in browser.session
+
+
+def test_the_audit_log_files_suppressions_under_their_own_group(seeded, editor, admin, team_a, client_as):
+    client_as(editor).post(url("suppression_add", team_a, seeded), {"addresses": "new1@example.com"})
+
+    shown = text_of(client_as(admin).get(reverse("audit_log", args=[team_a.slug]) + "?group=suppressions"))
+    others = text_of(client_as(admin).get(reverse("audit_log", args=[team_a.slug]) + "?group=streams"))
+
+    assert "Suppressions and bounces" in shown
+    assert "suppressed addresses on stream outbound on Acme Production" in shown
+    assert "new1@example.com" in shown
+    assert "suppressed addresses" not in others
