@@ -191,3 +191,27 @@ def test_a_mistyped_address_is_explained_on_the_form_and_the_next_lookup_clears_
     expect(page.get_by_role("heading", name=f"Results for {ADDRESS}")).to_be_visible()
     expect(page.locator("#lookup-form")).not_to_contain_text("has no “@”")
     expect(page.locator("tr[data-suppressed]")).to_have_count(2)
+
+
+def test_without_javascript_an_editor_filters_searches_and_removes_a_suppression(open_page, editor, team_a,
+                                                                                 recipients):
+    page = open_page(editor, javascript=False)
+    page.goto(suppressions_url(team_a, recipients))
+
+    page.get_by_role("radio", name=re.compile(r"^Hard bounces")).check()
+    page.get_by_role("button", name="Show suppressions").click()
+    expect(page).to_have_url(re.compile(r"[?&]reason=HardBounce(&|$)"))
+    expect(page.locator("tr[data-suppression]")).to_have_count(1)
+
+    page.get_by_label("Search by address").fill("rivera")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.get_by_text("with “rivera” in the address")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"\?reason=HardBounce$"))
+
+    page.get_by_role("checkbox", name=f"Select {ADDRESS}").check()
+    page.get_by_role("button", name="Remove the selected…").click()
+    expect(page.get_by_role("heading", name="What removing means")).to_be_visible()
+    page.get_by_role("button", name="Remove 1 suppression").click()
+    expect(page.get_by_role("heading", name="1 removed, 0 not")).to_be_visible()
+    page.get_by_role("link", name="Back to the suppressions of outbound").click()
+    expect(page.get_by_text("No suppression matches these filters.")).to_be_visible()
