@@ -12,7 +12,7 @@ from django.urls import reverse
 from dashboard.models import AuditEvent
 from dashboard.postmark import sandbox_suppressions
 from dashboard.postmark.client import SANDBOX_URL, PostmarkClient
-from dashboard.postmark.sandbox import install
+from dashboard.postmark.sandbox import Sandbox, install
 from dashboard.services.servers import server_connect
 from tests.conftest import SPARE_TOKEN, TOKEN_A
 
@@ -418,3 +418,19 @@ def test_the_audit_log_files_suppressions_under_their_own_group(seeded, editor, 
     assert "suppressed addresses on stream outbound on Acme Production" in shown
     assert "new1@example.com" in shown
     assert "suppressed addresses" not in others
+
+
+@pytest.mark.parametrize("persona, may_replace", [("admin", True), ("viewer", False)])
+def test_a_rejected_token_in_the_lookup_names_the_server_and_who_can_fix_it(two_servers, cast, team_a, client_as,
+                                                                           sandbox, persona, may_replace):
+    production, staging = two_servers
+    browser = client_as(cast[persona])
+    browser.get(reverse("team_home", args=[team_a.slug]))  # both servers' streams are now known
+    install(Sandbox())  # a Postmark that knows neither token any more
+
+    _, shown = lookup(browser, team_a)
+
+    text = text_of(shown)
+    assert "Postmark rejected the token of Acme Production" in text
+    assert (reverse("server_token", args=[team_a.slug, production.pk]) in shown.content.decode()) == may_replace
+    assert TOKEN_A not in shown.content.decode()
