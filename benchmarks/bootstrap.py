@@ -55,3 +55,17 @@ def add_extra_streams(postmark, server_number: int) -> None:
                                description=f"{name} for customers of server {server_number}")
         if archived:
             postmark.archive_stream(stream_id)
+
+
+def median_and_p95_ms(call, rounds: int) -> tuple[float, float]:
+    """Run `call` `rounds` times; its median and 95th-percentile time in milliseconds."""
+    import statistics
+    import time
+
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]

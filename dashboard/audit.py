@@ -76,6 +76,11 @@ ACTIONS: dict[str, str] = {
     "stream.purge": "deleted a stream after its 45 days in the archive",
     "stream.reminder": "e-mailed a purge reminder about a stream",
     "member.reminders": "turned their purge reminders on or off",
+    # Suppressions and bounces: the addresses are in the event, as the team's own record of whom it suppressed.
+    "suppression.add": "suppressed addresses on a stream",
+    "suppression.remove": "removed suppressions on a stream",
+    "suppression.export": "downloaded the suppressions of a stream",
+    "bounce.activate": "reactivated a bounce",
     "access.denied": "was denied access",
     "access.csrf": "had a form refused as expired or sent from another site",
     "audit.export": "exported the audit log",

@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     # Before "streams": the first group whose prefix matches is an action's group.
     "outside": ("Changed outside the dashboard", ("stream.outside.", "stream.purge")),
     "streams": ("Streams", ("stream.",)),
+    "suppressions": ("Suppressions and bounces", ("suppression.", "bounce.")),
     "servers": ("Servers and tokens", ("server.", "token_keys.")),
     "members": ("Members, invitations and the team", ("member.", "invitation.", "team.")),
     "signin": ("Sign-ins and accounts", ("auth.", "account.")),
@@ -87,6 +88,10 @@ INTENTS: dict[str, str] = {
     "stream.purge": "delete a stream",
     "stream.reminder": "e-mail a purge reminder about a stream",
     "member.reminders": "turn their purge reminders on or off",
+    "suppression.add": "suppress addresses on a stream",
+    "suppression.remove": "remove suppressions on a stream",
+    "suppression.export": "download the suppressions of a stream",
+    "bounce.activate": "reactivate a bounce",
     "access.denied": "open a page",
     "access.csrf": "send a form",
     "audit.export": "export the audit log",
@@ -101,6 +106,7 @@ _OBJECTS = [
     ("a member's role", "the role of {label}"),
     ("a stream", "stream {label}"),
     ("a server", "server {label}"),
+    ("a bounce", "the bounce of {label}"),
     ("an invitation", "the invitation for {label}"),
     ("a member", "{label}"),
     ("a page", "the page {label}"),
@@ -108,7 +114,9 @@ _OBJECTS = [
 FIELD_WORDS = {"name": "Name", "description": "Description", "type": "Type", "state": "State",
                "unsubscribe_handling": "Unsubscribe handling", "purge_date": "Date Postmark would delete it",
                "role": "Role", "status": "Status", "token": "Token", "time_zone": "Time zone",
-               "stream_limit": "Stream limit", "sent_to": "Sent to", "purge_reminders": "Purge reminders"}
+               "stream_limit": "Stream limit", "sent_to": "Sent to", "purge_reminders": "Purge reminders",
+               "suppressed": "Suppressed", "not_suppressed": "Not suppressed",
+               "removed": "Removed", "not_removed": "Not removed", "address": "Address", "bounce": "Bounce ID"}
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 _STREAM_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _CURSOR_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from streams.views import detail, editing, listing, overview
+from streams.views import detail, editing, listing, lookup, overview, suppressions
 
 
 class StreamIdConverter:
@@ -34,4 +34,18 @@ urlpatterns = [
     path(stream + "edit/", editing.stream_edit_view, name="stream_edit"),
     path(stream + "archive/", detail.stream_archive_view, name="stream_archive"),
     path(stream + "restore/", detail.stream_restore_view, name="stream_restore"),
+    # A stream's suppressions (issue 17)
+    path(stream + "suppressions/", suppressions.suppression_list_view, name="suppression_list"),
+    path(stream + "suppressions/search/", suppressions.suppression_search_view, name="suppression_search"),
+    path(stream + "suppressions/export.csv", suppressions.suppression_export_view, name="suppression_export"),
+    path(stream + "suppressions/add/", suppressions.suppression_add_view, name="suppression_add"),
+    path(stream + "suppressions/add/check/", suppressions.suppression_add_check, name="suppression_add_check"),
+    path(stream + "suppressions/remove/", suppressions.suppression_remove_view, name="suppression_remove"),
+    path(stream + "suppressions/remove/confirm/", suppressions.suppression_remove_confirm,
+         name="suppression_remove_confirm"),
+    # "Why didn't this person get our e-mail?" (issue 17)
+    path("lookup/", lookup.recipient_lookup_view, name="recipient_lookup"),
+    path("lookup/clear/", lookup.recipient_lookup_clear, name="recipient_lookup_clear"),
+    path("lookup/remove/", lookup.recipient_lookup_remove, name="recipient_lookup_remove"),
+    path("lookup/reactivate/", lookup.recipient_lookup_reactivate, name="recipient_lookup_reactivate"),
 ]

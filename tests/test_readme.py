@@ -44,6 +44,7 @@ BENCHMARKS = {
     ".venv/bin/python benchmarks/audit_log.py": "--events 300 --rounds 1 --depth 2",
     ".venv/bin/python benchmarks/stream_reads.py": (
         "--servers 10 --rounds 2 --throughput-seconds 1 --throughput-rounds 1"),
+    ".venv/bin/python benchmarks/suppressions.py": "--suppressions 200 --rounds 1",
 }
 DEMO = "make demo"
 SANDBOX = ".venv/bin/python manage.py sandbox --port 8025 --token my-test-token --state var/postmark-sandbox.json"

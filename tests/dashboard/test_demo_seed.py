@@ -256,3 +256,27 @@ def test_the_demo_seed_also_runs_in_development(settings):
     settings.DEMO, settings.DEBUG = False, True
 
     assert "Made the team Acme" in seed()
+
+
+def test_acme_s_streams_have_suppressions_of_every_kind_and_the_known_address_has_a_story():
+    from dashboard.management.demo_recipients import KNOWN_ADDRESS
+
+    seed()
+    production = postmark_client_for(server("Acme", "Acme Production"))
+    kinds = {(str(item.reason), str(item.origin)) for stream in ("billing-receipts", "product-news", "weekly-digest",
+                                                                 "outbound", "password-resets")
+             for item in production.list_suppressions(stream)}
+    known = {stream: [str(item.reason) for item in production.list_suppressions(stream, email=KNOWN_ADDRESS)]
+             for stream in ("billing-receipts", "product-news", "weekly-digest", "password-resets")}
+    bounces = production.list_bounces(count=10, offset=0, stream_id="password-resets", email_filter=KNOWN_ADDRESS)
+    globex = postmark_client_for(server("Globex", "Globex Main"))
+
+    assert {reason for reason, _ in kinds} == {"HardBounce", "SpamComplaint", "ManualSuppression"}
+    assert {origin for _, origin in kinds} == {"Recipient", "Customer", "Admin"}
+    assert sum(len(production.list_suppressions(stream)) for stream in ("billing-receipts", "product-news",
+                                                                         "weekly-digest", "outbound",
+                                                                         "password-resets")) >= 30
+    assert known == {"billing-receipts": ["HardBounce"], "product-news": ["SpamComplaint"],
+                     "weekly-digest": ["ManualSuppression"], "password-resets": []}
+    assert [str(bounce.type) for bounce in bounces.bounces] == ["SoftBounce"]
+    assert globex.list_suppressions("outbound") == []

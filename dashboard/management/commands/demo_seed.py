@@ -26,6 +26,7 @@ from django.test.utils import override_settings
 from django.urls import reverse
 
 from dashboard import audit, token_crypto
+from dashboard.management.demo_recipients import seed_recipients
 from dashboard.models import Membership, Role, Server, Team, User
 from dashboard.postmark import sandbox
 from dashboard.postmark.client import StreamType, UnsubscribeHandling
@@ -181,6 +182,7 @@ class Command(BaseCommand):
         sandbox.current().add_server(token, name=demo.name, traffic=True)  # pictures of statistics to show
         server = server_connect(actor=owner, team=team, name=demo.name, token=token, sandbox=True)
         self.add_streams(server, token, demo.streams)
+        seed_recipients(sandbox.current(), token, demo.name)  # suppressions and bounces, on Acme's servers only
 
     def add_streams(self, server: Server, token: str, streams: tuple[DemoStream, ...]) -> None:
         client = postmark_client_for(server)
