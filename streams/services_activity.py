@@ -1,0 +1,268 @@
+"""What a stream has been doing: mail sent, bounces and spam complaints per day, from Postmark's Stats API.
+
+It owns the activity of one stream over the last 7, 30 or 90 days (Postmark's US Eastern days, today
+included), its totals and rates, the health verdict against our thresholds (settings
+STREAM_BOUNCE_RATE_WARNING and STREAM_SPAM_RATE_WARNING; Postmark's own are not public), and its cache:
+statistics change slowly, so an answer is kept in the shared cache for STREAM_ACTIVITY_CACHE_SECONDS and a
+page can ask for it without calling Postmark (`stream_activity_cached`).
+
+The three daily series are asked side by side, so a page waits at most as long as one call may take (the
+client's timeouts and retries), never three. Never: decrypt a token (only `postmark_client_for` does), see a
+request, log a token, or call Postmark per row of a list.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from dashboard.models import Server
+from dashboard.postmark.client import (
+    ErrorCode,
+    PostmarkUnavailable,
+    RateLimited,
+    StreamNotFound,
+    TokenRejected,
+    ValidationRefused,
+)
+from dashboard.postmark.client_stats import postmark_today
+from dashboard.services import ServiceError
+from dashboard.services.servers import postmark_client_for, server_note_token_accepted
+from dashboard.token_crypto import TokenUnreadable
+from streams.services import PostmarkTrouble, StreamGone, _trouble
+
+PERIODS = (7, 30, 90)
+DEFAULT_PERIOD = 30
+# Days that make the archive dialog's "sent in the last 7 days": the 7-day chart's answer, from the same cache.
+RECENT_DAYS = 7
+
+
+class StatsUnavailable(ServiceError):
+    """Postmark answered, but gives no statistics for this request.
+
+    `kind` is "not_in_plan" (614: the account's plan has no Stats API), "too_old" (1500) or "refused" (any
+    other refusal, such as 900 or 1502: a fault on our side).
+    """
+
+    def __init__(self, message: str, *, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ActivityDay:
+    day: date  # Postmark's US Eastern date
+    sent: int
+    bounced: int  # hard and soft bounces; delays (transient) and API errors are not bounces
+    spam_complaints: int
+
+    @property
+    def bounce_rate(self) -> float | None:
+        """Percent of the day's sent mail; None on a day that sent nothing (no rate to speak of)."""
+        return self.bounced * 100 / self.sent if self.sent else None
+
+    @property
+    def spam_rate(self) -> float | None:
+        return self.spam_complaints * 100 / self.sent if self.sent else None
+
+
+@dataclass(frozen=True)
+class Health:
+    """The period's verdict against our thresholds: what is too high, in words a non-engineer can act on."""
+
+    bounce_too_high: bool
+    spam_too_high: bool
+    bounce_threshold: float
+    spam_threshold: float
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.bounce_too_high or self.spam_too_high)
+
+
+@dataclass(frozen=True)
+class StreamActivity:
+    stream_id: str
+    since: date
+    until: date  # today in US Eastern time: not over yet, its figures still grow
+    days: tuple[ActivityDay, ...]
+    fetched_at: datetime  # when Postmark answered
+
+    @property
+    def period(self) -> int:
+        return len(self.days)
+
+    @property
+    def sent(self) -> int:
+        return sum(day.sent for day in self.days)
+
+    @property
+    def bounced(self) -> int:
+        return sum(day.bounced for day in self.days)
+
+    @property
+    def spam_complaints(self) -> int:
+        return sum(day.spam_complaints for day in self.days)
+
+    @property
+    def bounce_rate(self) -> float | None:
+        return self.bounced * 100 / self.sent if self.sent else None
+
+    @property
+    def spam_rate(self) -> float | None:
+        return self.spam_complaints * 100 / self.sent if self.sent else None
+
+    @property
+    def health(self) -> Health:
+        bounce, spam = bounce_rate_warning(), spam_rate_warning()
+        return Health(
+            bounce_too_high=self.bounce_rate is not None and self.bounce_rate > bounce,
+            spam_too_high=self.spam_rate is not None and self.spam_rate > spam,
+            bounce_threshold=bounce,
+            spam_threshold=spam,
+        )
+
+
+def bounce_rate_warning() -> float:
+    return float(settings.STREAM_BOUNCE_RATE_WARNING)
+
+
+def spam_rate_warning() -> float:
+    return float(settings.STREAM_SPAM_RATE_WARNING)
+
+
+def period_from(text: str | None) -> int:
+    """The period asked for in an address (`?days=7`); anything else is the default, never an error."""
+    try:
+        days = int(text or "")
+    except ValueError:
+        return DEFAULT_PERIOD
+    return days if days in PERIODS else DEFAULT_PERIOD
+
+
+# --- Asking Postmark -----------------------------------------------------------------------------
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small pool per process, for a stream's three series side by side."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="postmark-stats")
+        return _POOL
+
+
+def _cache_key(server: Server, stream_id: str, days: int, today: date) -> str:
+    # Today's date is part of the key: at Eastern midnight every period moves on by itself.
+    return f"stream-activity:{server.pk}:{stream_id}:{days}:{today.isoformat()}"
+
+
+def _cache_seconds() -> float:
+    return float(settings.STREAM_ACTIVITY_CACHE_SECONDS)
+
+
+def _refusal(error: ValidationRefused, server: Server) -> StatsUnavailable:
+    if error.error_code == ErrorCode.STATS_NOT_IN_PLAN:
+        return StatsUnavailable(
+            f"Postmark says the plan of the account that holds {server.name} doesn't include statistics, so this "
+            "stream's activity can't be shown. Whoever manages the Postmark account can check its plan.",
+            kind="not_in_plan",
+        )
+    if error.error_code == ErrorCode.FROM_DATE_TOO_OLD:
+        return StatsUnavailable(
+            "Postmark keeps statistics for about a year and refused this period. Choose a shorter one.", kind="too_old"
+        )
+    code = f" (code {int(error.error_code)})" if error.error_code is not None else ""
+    return StatsUnavailable(
+        f"Postmark refused to give statistics for this period{code}. This is a fault in the "
+        "dashboard, not something you did: try another period.",
+        kind="refused",
+    )
+
+
+def _ask_postmark(server: Server, stream_id: str, since: date, until: date) -> tuple[ActivityDay, ...]:
+    try:
+        client = postmark_client_for(server)
+        futures = [
+            _pool().submit(call, since=since, until=until, stream_id=stream_id)
+            for call in (client.sends_per_day, client.bounces_per_day, client.spam_per_day)
+        ]
+        sends, bounces, spam = (future.result() for future in futures)  # each bounded by the client's timeouts
+    except (TokenUnreadable, TokenRejected, RateLimited, PostmarkUnavailable) as error:
+        raise _trouble(error, server) from None
+    except StreamNotFound:
+        raise StreamGone(f"Postmark has no stream “{stream_id}” on {server.name} any more.") from None
+    except ValidationRefused as error:
+        raise _refusal(error, server) from None
+    server_note_token_accepted(server=server)
+    return tuple(
+        ActivityDay(
+            day=sent.date,
+            sent=sent.sent,
+            bounced=bounced.hard_bounce + bounced.soft_bounce,
+            spam_complaints=complaints.spam_complaints,
+        )
+        for sent, bounced, complaints in zip(sends.days, bounces.days, spam.days, strict=True)
+    )
+
+
+def stream_activity(
+    *, server: Server, stream_id: str, days: int = DEFAULT_PERIOD, refresh: bool = False, today: date | None = None
+) -> StreamActivity:
+    """The stream's last `days` days (today, Eastern, included): from the cache, else from Postmark.
+
+    Raises PostmarkTrouble (Postmark down, busy, or the token refused), StatsUnavailable (Postmark gives no
+    statistics: 614 is remembered like an answer, so a plan without them costs one call per cache period)
+    and StreamGone.
+    """
+    if days not in PERIODS:
+        raise ValueError(f"days must be one of {PERIODS}, got {days!r}")
+    today = today or postmark_today(timezone.now())
+    key = _cache_key(server, stream_id, days, today)
+    if not refresh:
+        cached = cache.get(key)
+        if isinstance(cached, StreamActivity):
+            return cached
+        if isinstance(cached, tuple):  # a remembered refusal: (kind, message)
+            raise StatsUnavailable(cached[1], kind=cached[0])
+    since = today - timedelta(days=days - 1)
+    try:
+        activity = StreamActivity(
+            stream_id=stream_id,
+            since=since,
+            until=today,
+            days=_ask_postmark(server, stream_id, since, today),
+            fetched_at=timezone.now(),
+        )
+    except StatsUnavailable as refused:
+        if refused.kind == "not_in_plan":
+            cache.set(key, (refused.kind, refused.message), timeout=_cache_seconds())
+        raise
+    cache.set(key, activity, timeout=_cache_seconds())
+    return activity
+
+
+def stream_activity_cached(
+    *, server: Server, stream_id: str, days: int = DEFAULT_PERIOD, today: date | None = None
+) -> StreamActivity | None:
+    """The activity if the cache has it, without asking Postmark: a page uses it to show the charts at once."""
+    today = today or postmark_today(timezone.now())
+    cached = cache.get(_cache_key(server, stream_id, days, today))
+    return cached if isinstance(cached, StreamActivity) else None
+
+
+def stream_sent_recently(*, server: Server, stream_id: str, today: date | None = None) -> int | None:
+    """How many messages the stream sent in the last RECENT_DAYS days; None when Postmark can't say."""
+    try:
+        return stream_activity(server=server, stream_id=stream_id, days=RECENT_DAYS, today=today).sent
+    except (PostmarkTrouble, StatsUnavailable, StreamGone):
+        return None
