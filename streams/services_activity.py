@@ -153,11 +153,12 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
-    """One small pool per process, for a stream's three series side by side."""
+    """One pool per process, for each stream's three series side by side: at most POSTMARK_CONCURRENCY at once."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="postmark-stats")
+            workers = int(getattr(settings, "POSTMARK_CONCURRENCY", 32))
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="postmark-stats")
         return _POOL
 
 
