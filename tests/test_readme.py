@@ -43,6 +43,7 @@ BENCHMARKS = {
     ".venv/bin/python benchmarks/stream_pages.py": "--servers 1 --rounds 1 --latency 0",
     ".venv/bin/python benchmarks/audit_log.py": "--events 300 --rounds 1 --depth 2",
     ".venv/bin/python benchmarks/stream_reads.py": "--servers 10 --rounds 2",
+    ".venv/bin/python benchmarks/stream_activity.py": "--rounds 1 --latency 0",
 }
 DEMO = "make demo"
 SANDBOX = ".venv/bin/python manage.py sandbox --port 8025 --token my-test-token --state var/postmark-sandbox.json"

@@ -141,8 +141,8 @@ def _shown(activity: StreamActivity) -> dict:
             "spam": count(activity.spam_complaints),
             "spam_rate": percent(activity.spam_rate),
         },
-        "bounce_threshold": percent(health.bounce_threshold),
-        "spam_threshold": percent(health.spam_threshold),
+        "bounce_threshold": f"{health.bounce_threshold:g}%",
+        "spam_threshold": f"{health.spam_threshold:g}%",
     }
 
 

@@ -148,7 +148,7 @@ def test_a_healthy_stream_says_so_against_our_thresholds(viewer, server_a, clien
     text = text_of(client_as(viewer).get(url(server_a, query="?days=7")))
 
     assert "Healthy" in text
-    assert "below our warning levels of 10.0% and 0.10%" in text
+    assert "below our warning levels of 10% and 0.1%" in text
     assert "are ours" in text and "Postmark's own limits are not public" in text
 
 
@@ -159,7 +159,7 @@ def test_too_many_bounces_and_complaints_are_named_with_what_to_do(viewer, serve
 
     text = text_of(response)
     assert "Needs attention" in text
-    assert "Too many bounces: 15.0% of the messages sent bounced, above our warning level of 10.0%." in text
+    assert "Too many bounces: 15.0% of the messages sent bounced, above our warning level of 10%." in text
     assert "Too many spam complaints: 0.30%" in text
     assert "stop sending to addresses that bounced for good" in text
     assert 'class="chart__bar chart__bar--warning"' in response.content.decode()
@@ -171,7 +171,7 @@ def test_the_thresholds_come_from_the_settings(viewer, server_a, client_as, sand
 
     text = text_of(client_as(viewer).get(url(server_a, query="?days=7")))
 
-    assert "Healthy" in text and "20.0%" in text
+    assert "Healthy" in text and "warning levels of 20% and 0.1%" in text
 
 
 @pytest.mark.parametrize(
