@@ -1,4 +1,5 @@
-"""Prints what a stream's activity costs: the stream page with the statistics cached and not, and the section.
+"""Prints what a stream's activity costs: the stream page with the statistics cached and not, the section, and
+the sparklines the server's list fetches after it renders.
 
     .venv/bin/python benchmarks/stream_activity.py [--rounds 20] [--latency 0.05]
 
@@ -76,6 +77,8 @@ def main() -> None:
     client.force_login(owner)
     args_of = [team.slug, server.pk, STREAM]
     detail, section = reverse("stream_detail", args=args_of), reverse("stream_activity", args=args_of)
+    listing = reverse("stream_list", args=[team.slug, server.pk])
+    sparklines = reverse("server_sparklines", args=[team.slug, server.pk])
 
     for latency in sorted({0.0, args.latency}):
         fake.set_faults(latency=latency)
@@ -111,6 +114,10 @@ def main() -> None:
                 cached=True,
                 htmx=True,
             )
+        print("  the server's stream list and its sparklines (7 active sending streams: 21 Postmark calls uncached)")
+        measure("stream list page (the sparklines come after it)", args.rounds, listing, client, cached=True)
+        measure("sparklines (htmx), not cached", args.rounds, sparklines, client, cached=False, htmx=True)
+        measure("sparklines (htmx), cached", args.rounds, sparklines, client, cached=True, htmx=True)
     fake.clear_faults()
 
 

@@ -8,13 +8,15 @@ page can ask for it without calling Postmark (`stream_activity_cached`).
 
 The three daily series are asked side by side, so a page waits at most as long as one call may take (the
 client's timeouts and retries), never three. Never: decrypt a token (only `postmark_client_for` does), see a
-request, log a token, or call Postmark per row of a list.
+request, log a token, or ask Postmark about a list's streams one after another (`server_activity` asks for
+them all at once, lazily, after the list has rendered).
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,8 +27,10 @@ from django.utils import timezone
 from dashboard.models import Server
 from dashboard.postmark.client import (
     ErrorCode,
+    PostmarkClient,
     PostmarkUnavailable,
     RateLimited,
+    Stream,
     StreamNotFound,
     TokenRejected,
     ValidationRefused,
@@ -35,7 +39,7 @@ from dashboard.postmark.client_stats import postmark_today
 from dashboard.services import ServiceError
 from dashboard.services.servers import postmark_client_for, server_note_token_accepted
 from dashboard.token_crypto import TokenUnreadable
-from streams.services import PostmarkTrouble, StreamGone, _trouble
+from streams.services import PostmarkTrouble, StreamGone, _trouble, stream_list
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -190,21 +194,22 @@ def _refusal(error: ValidationRefused, server: Server) -> StatsUnavailable:
     )
 
 
-def _ask_postmark(server: Server, stream_id: str, since: date, until: date) -> tuple[ActivityDay, ...]:
+def _submitted(client: PostmarkClient, stream_id: str, since: date, until: date) -> list[Future]:
+    """The stream's three daily series, asked side by side on the pool."""
+    calls = (client.sends_per_day, client.bounces_per_day, client.spam_per_day)
+    return [_pool().submit(call, since=since, until=until, stream_id=stream_id) for call in calls]
+
+
+def _collected(server: Server, stream_id: str, futures: list[Future]) -> tuple[ActivityDay, ...]:
+    """The answers of `_submitted`, each bounded by the client's timeouts, as days; Postmark's failures in words."""
     try:
-        client = postmark_client_for(server)
-        futures = [
-            _pool().submit(call, since=since, until=until, stream_id=stream_id)
-            for call in (client.sends_per_day, client.bounces_per_day, client.spam_per_day)
-        ]
-        sends, bounces, spam = (future.result() for future in futures)  # each bounded by the client's timeouts
-    except (TokenUnreadable, TokenRejected, RateLimited, PostmarkUnavailable) as error:
+        sends, bounces, spam = (future.result() for future in futures)
+    except (TokenRejected, RateLimited, PostmarkUnavailable) as error:
         raise _trouble(error, server) from None
     except StreamNotFound:
         raise StreamGone(f"Postmark has no stream “{stream_id}” on {server.name} any more.") from None
     except ValidationRefused as error:
         raise _refusal(error, server) from None
-    server_note_token_accepted(server=server)
     return tuple(
         ActivityDay(
             day=sent.date,
@@ -214,6 +219,35 @@ def _ask_postmark(server: Server, stream_id: str, since: date, until: date) -> t
         )
         for sent, bounced, complaints in zip(sends.days, bounces.days, spam.days, strict=True)
     )
+
+
+def _client(server: Server) -> PostmarkClient:
+    try:
+        return postmark_client_for(server)
+    except TokenUnreadable as error:
+        raise _trouble(error, server) from None
+
+
+def _cached(key: str) -> StreamActivity | None:
+    """The cached answer; a remembered refusal is raised again, as Postmark would answer it."""
+    cached = cache.get(key)
+    if isinstance(cached, tuple):  # (kind, message)
+        raise StatsUnavailable(cached[1], kind=cached[0])
+    return cached if isinstance(cached, StreamActivity) else None
+
+
+def _stored(key: str, stream_id: str, since: date, until: date, answer: Callable[[], tuple[ActivityDay, ...]]):
+    """The activity from `answer()`, kept in the cache; a plan without statistics is kept too."""
+    try:
+        activity = StreamActivity(
+            stream_id=stream_id, since=since, until=until, days=answer(), fetched_at=timezone.now()
+        )
+    except StatsUnavailable as refused:
+        if refused.kind == "not_in_plan":
+            cache.set(key, (refused.kind, refused.message), timeout=_cache_seconds())
+        raise
+    cache.set(key, activity, timeout=_cache_seconds())
+    return activity
 
 
 def stream_activity(
@@ -229,27 +263,58 @@ def stream_activity(
         raise ValueError(f"days must be one of {PERIODS}, got {days!r}")
     today = today or postmark_today(timezone.now())
     key = _cache_key(server, stream_id, days, today)
-    if not refresh:
-        cached = cache.get(key)
-        if isinstance(cached, StreamActivity):
-            return cached
-        if isinstance(cached, tuple):  # a remembered refusal: (kind, message)
-            raise StatsUnavailable(cached[1], kind=cached[0])
+    cached = None if refresh else _cached(key)
+    if cached is not None:
+        return cached
+    since = today - timedelta(days=days - 1)
+    client = _client(server)
+    activity = _stored(
+        key, stream_id, since, today, lambda: _collected(server, stream_id, _submitted(client, stream_id, since, today))
+    )
+    server_note_token_accepted(server=server)
+    return activity
+
+
+@dataclass(frozen=True)
+class ServerActivity:
+    """The active outbound streams of a server with their activity (None: Postmark has none for the stream)."""
+
+    streams: list[tuple[Stream, StreamActivity | None]]
+    days: int
+    trouble: PostmarkTrouble | None = None
+    unavailable: str = ""  # Postmark gives no statistics for this server (its plan)
+
+
+def server_activity(*, server: Server, days: int = DEFAULT_PERIOD, today: date | None = None) -> ServerActivity:
+    """Every active outbound stream's last `days` days, for the lists' sparklines: what the cache has costs
+    nothing, the rest is asked all at once (three calls a stream, side by side), never one stream after another."""
+    today = today or postmark_today(timezone.now())
     since = today - timedelta(days=days - 1)
     try:
-        activity = StreamActivity(
-            stream_id=stream_id,
-            since=since,
-            until=today,
-            days=_ask_postmark(server, stream_id, since, today),
-            fetched_at=timezone.now(),
-        )
+        listing = stream_list(server=server)
+        outbound = [stream for stream in listing.streams if stream.stream_type.value != "Inbound"]
+        found = {stream.id: _cached(_cache_key(server, stream.id, days, today)) for stream in outbound}
+        missing = [stream.id for stream in outbound if found[stream.id] is None]
+        if missing:
+            client = _client(server)
+            asked = {stream_id: _submitted(client, stream_id, since, today) for stream_id in missing}
+            for stream_id, futures in asked.items():
+                try:
+                    found[stream_id] = _stored(
+                        _cache_key(server, stream_id, days, today),
+                        stream_id,
+                        since,
+                        today,
+                        lambda stream_id=stream_id, futures=futures: _collected(server, stream_id, futures),
+                    )
+                except StreamGone:
+                    found[stream_id] = None
+            server_note_token_accepted(server=server)
+    except PostmarkTrouble as trouble:
+        return ServerActivity([], days, trouble=trouble)
     except StatsUnavailable as refused:
-        if refused.kind == "not_in_plan":
-            cache.set(key, (refused.kind, refused.message), timeout=_cache_seconds())
-        raise
-    cache.set(key, activity, timeout=_cache_seconds())
-    return activity
+        return ServerActivity([], days, unavailable=refused.message)
+    return ServerActivity([(stream, found[stream.id]) for stream in outbound], days)
 
 
 def stream_activity_cached(

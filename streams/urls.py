@@ -28,6 +28,7 @@ stream = "servers/<uuid:server_id>/streams/<stream_id:stream_id>/"
 urlpatterns = [
     path("", overview.team_overview, name="team_home"),
     path("servers/<uuid:server_id>/streams/", listing.stream_list_view, name="stream_list"),
+    path("servers/<uuid:server_id>/stream-activity/", activity.server_sparklines_view, name="server_sparklines"),
     path("servers/<uuid:server_id>/streams/new/", editing.stream_create_view, name="stream_create"),
     path("servers/<uuid:server_id>/streams/new/check/", editing.stream_create_check, name="stream_create_check"),
     path(stream, detail.stream_detail, name="stream_detail"),

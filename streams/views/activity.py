@@ -4,6 +4,9 @@ The stream's page shows the section at once when the statistics are in the cache
 placeholder that htmx fills from `stream_activity_view` after the page has rendered (with JavaScript off, the
 placeholder's link opens the same section as a page of its own), so Postmark's Stats API never holds the
 stream's page. The period (7, 30 or 90 days) is in the address: `?days=7`.
+
+The lists (a server's streams, the team's home) fetch each server's sparklines the same way, one request per
+server after the list has rendered (`server_sparklines_view`), never one per row.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from streams.services_activity import (
     StreamActivity,
     bounce_rate_warning,
     period_from,
+    server_activity,
     spam_rate_warning,
     stream_activity,
     stream_activity_cached,
@@ -222,5 +226,45 @@ def stream_activity_view(request: HttpRequest, server_id, stream_id: str) -> Htt
     response = render(
         request, template, context, status=404 if "activity_gone" in context and not request.htmx else 200
     )
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+# --- Sparklines on the lists -----------------------------------------------------------------------
+
+
+def _sparkline(stream: Stream, activity: StreamActivity | None) -> dict:
+    if activity is None:
+        return {"stream": stream, "activity": None}
+    chart = bar_chart(
+        [day.day for day in activity.days],
+        [day.sent for day in activity.days],
+        floor=10,
+        describe=lambda day, value: f"{day_words(day)}: {count(value)} sent",
+    )
+    return {
+        "stream": stream,
+        "activity": activity,
+        "chart": chart,
+        "sent": count(activity.sent),
+        "warning": not activity.health.healthy,
+    }
+
+
+@team_required(role=Role.VIEWER)
+@require_http_methods(["GET"])
+def server_sparklines_view(request: HttpRequest, server_id) -> HttpResponse:
+    """Each active outbound stream's sends per day of a server, small: fetched by the lists after they render."""
+    server = server_of(request, server_id)
+    answer = server_activity(server=server)
+    context = {
+        "server": server,
+        "days": answer.days,
+        "sparklines": [_sparkline(*pair) for pair in answer.streams],
+        "sparklines_trouble": answer.trouble,
+        "sparklines_unavailable": answer.unavailable,
+    }
+    template = "streams/sparklines.html#sparklines" if request.htmx else "streams/sparklines.html"
+    response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
     return response

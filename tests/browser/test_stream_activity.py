@@ -83,3 +83,18 @@ def test_postmark_s_trouble_shows_in_the_section_and_the_page_stays(
         axe(page)
     finally:
         sandbox.clear_faults()
+
+
+def test_the_stream_list_and_the_overview_show_each_stream_s_sends_after_rendering(
+    open_page, axe, viewer, server_a, busy_outbound, streams_url
+):
+    page = open_page(viewer, viewport=PHONE)
+    for address in (streams_url, "/t/acme/"):
+        page.goto(address)
+        sparklines = page.locator(f'[data-sparklines="{server_a.pk}"]')
+        image = sparklines.get_by_role("img", name="Default Transactional Stream (outbound): 1,610 sent")
+        expect(image).to_be_visible()
+        expect(sparklines).to_contain_text("Needs attention")
+        axe(page)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{page.url} is {width} px wide on a {PHONE['width']} px screen"

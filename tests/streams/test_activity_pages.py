@@ -317,3 +317,79 @@ def test_the_archive_dialog_still_works_when_statistics_fail(trouble, editor, se
     assert response.status_code == 200
     assert "Postmark's statistics can't say right now how many messages this stream sent lately" in text
     assert "Type the stream's ID" in text
+
+
+# --- Sparklines on the lists ----------------------------------------------------------------------------
+
+
+def sparklines_url(server):
+    return reverse("server_sparklines", args=["acme", server.pk])
+
+
+@pytest.mark.parametrize("name, args", [("stream_list", ["server"]), ("team_home", [])])
+def test_the_lists_fetch_their_sparklines_after_rendering_and_link_to_them_without_javascript(
+    name, args, viewer, server_a, client_as, sandbox
+):
+    response = client_as(viewer).get(reverse(name, args=["acme", *[server_a.pk for _ in args]]))
+
+    page = response.content.decode()
+    assert f'hx-get="{sparklines_url(server_a)}" hx-trigger="load"' in page
+    assert f'<a href="{sparklines_url(server_a)}">Sent per day by each stream of Acme Production</a>' in page
+    assert stats_requests(sandbox) == []
+
+
+def test_sparklines_show_each_active_sending_stream_with_its_warning_mark(editor, team_a, server_a, client_as, sandbox):
+    stream_create(actor=editor, team=team_a, server=server_a, stream_id="news", name="News", stream_type="Broadcasts")
+    seed(sandbox, "outbound", Sent=1000, HardBounce=5)
+    seed(sandbox, "news", Sent=2000, HardBounce=400)
+
+    response = client_as(editor).get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+
+    page, text = response.content.decode(), text_of(response)
+    assert "<html" not in page and "HX-Request" in response["Vary"]
+    assert "Sent per day, last 30 days" in text
+    assert "news 2,000 sent Needs attention" in text
+    assert "outbound 1,000 sent" in text and text.count("Needs attention") == 1
+    assert "inbound" not in text
+    assert 'aria-label="News (news): 2,000 sent in the last 30 days"' in page
+    assert len(stats_requests(sandbox)) == 3 * 3  # three series for each of the three sending streams
+    assert csp_violations(page) == []
+
+
+def test_sparklines_come_from_the_cache_the_stream_pages_fill(viewer, server_a, client_as, sandbox):
+    browser = client_as(viewer)
+    browser.get(url(server_a, query="?days=30"), HTTP_HX_REQUEST="true")
+    asked = len(stats_requests(sandbox))
+
+    browser.get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+    browser.get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+
+    assert len(stats_requests(sandbox)) == asked + 3  # only the one stream the stream page did not ask for
+
+
+def test_sparklines_without_javascript_are_a_page(viewer, server_a, client_as):
+    response = client_as(viewer).get(sparklines_url(server_a))
+
+    assert response.status_code == 200
+    assert "<h1>Sent per day by each stream of Acme Production</h1>" in response.content.decode()
+
+
+@pytest.mark.parametrize("fault", ["429", "503", "hang"])
+def test_sparklines_say_when_postmark_is_in_trouble(fault, viewer, server_a, client_as, sandbox, settings):
+    settings.POSTMARK_READ_TIMEOUT = 0.3
+    browser = client_as(viewer)
+    browser.get(url(server_a, "stream_detail"))  # the streams are known; only the statistics fail
+    sandbox.set_faults(**FAULTS[fault][0])
+
+    response = browser.get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert re.findall(r'data-sparklines-trouble="([a-z_]+)"', response.content.decode()) == [FAULTS[fault][1]]
+
+
+def test_sparklines_say_when_the_plan_has_no_statistics(viewer, server_a, client_as, sandbox):
+    sandbox.allow_stats_api(TOKEN_A, False)
+
+    response = client_as(viewer).get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+
+    assert "doesn't include statistics" in text_of(response)
