@@ -2,8 +2,9 @@
 the period in the address, every role, every kind of Postmark trouble, and the archive dialog's reminder."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -12,7 +13,8 @@ from django.utils import timezone
 from dashboard.postmark.client_stats import postmark_today
 from dashboard.postmark.sandbox import Sandbox, install
 from streams.services import stream_create
-from streams.services_activity import stream_activity
+from streams.services_activity import StreamActivity, stream_activity
+from streams.views.activity import eastern_day_in_local_time
 from tests.conftest import TOKEN_A
 from tests.csp import csp_violations
 
@@ -175,25 +177,34 @@ def test_the_thresholds_come_from_the_settings(viewer, server_a, client_as, sand
 
 
 @pytest.mark.parametrize(
-    "zone, words",
+    "zone, until, starts, same",
     [
-        ("Europe/Paris", "each day here starts at 06:00 CET where you are"),
-        ("Asia/Tokyo", "each day here starts at 14:00 JST where you are"),
-        ("America/New_York", "which is your time zone too"),
+        ("Europe/Paris", date(2026, 12, 3), "06:00 CET", False),
+        ("Europe/Paris", date(2026, 7, 1), "06:00 CEST", False),
+        ("Asia/Tokyo", date(2026, 12, 3), "14:00 JST", False),
+        ("Asia/Tokyo", date(2026, 7, 1), "13:00 JST", False),  # Eastern summer time; Tokyo has none
+        ("Europe/London", date(2026, 3, 10), "04:00 GMT", False),  # the weeks the US is on summer time, not Europe
+        ("America/New_York", date(2026, 12, 3), "00:00 EST", True),
+        ("America/Toronto", date(2026, 7, 1), "00:00 EDT", True),
     ],
 )
-def test_eastern_days_are_explained_in_the_reader_s_time_zone(zone, words, viewer, server_a, client_as, sandbox):
+def test_postmark_s_eastern_day_is_given_in_the_reader_s_time_zone(zone, until, starts, same):
+    activity = StreamActivity(stream_id="outbound", since=until, until=until, days=(), fetched_at=timezone.now())
+
+    with timezone.override(ZoneInfo(zone)):
+        assert eastern_day_in_local_time(activity) == {"day_starts": starts, "same_zone": same}
+
+
+@pytest.mark.parametrize("zone, words", [("Asia/Tokyo", " JST where you are"), ("America/New_York", "too")])
+def test_the_page_explains_eastern_days_in_the_reader_s_time_zone(zone, words, viewer, server_a, client_as, sandbox):
     viewer.time_zone = zone
     viewer.save()
-    postmark_now = timezone.now()
-    if postmark_now.month in (4, 5, 6, 7, 8, 9):
-        pytest.skip("the expected hours are those of northern winter")  # the suite's date is December
 
     text = text_of(client_as(viewer).get(url(server_a, query="?days=7")))
 
     assert "Days are Postmark's: midnight to midnight in US Eastern time (New York)" in text
-    assert words in text
-    assert f"Today, {today().day} " in text
+    assert ("each day here starts at" in text) == (zone != "America/New_York")
+    assert f"{words}. Today, {today().day} " in text
 
 
 def test_an_inbound_stream_has_nothing_to_draw_and_postmark_is_not_asked(viewer, server_a, client_as, sandbox):
