@@ -14,9 +14,8 @@ them all at once, lazily, after the list has rendered).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -39,7 +38,9 @@ from dashboard.postmark.client_stats import postmark_today
 from dashboard.services import ServiceError
 from dashboard.services.servers import postmark_client_for, server_note_token_accepted
 from dashboard.token_crypto import TokenUnreadable
-from streams.services import PostmarkTrouble, StreamGone, _trouble, stream_list
+
+# The streams' fan-out pool: one cap (POSTMARK_CONCURRENCY) on the calls to Postmark a process makes at once.
+from streams.services import PostmarkTrouble, StreamGone, _fanout, _trouble, stream_list
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -59,21 +60,28 @@ class StatsUnavailable(ServiceError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
-class ActivityDay:
-    day: date  # Postmark's US Eastern date
+class _Rates:
+    """Bounce and spam complaint rates, in percent of the mail sent; None when nothing was sent (no rate)."""
+
     sent: int
-    bounced: int  # hard and soft bounces; delays (transient) and API errors are not bounces
+    bounced: int
     spam_complaints: int
 
     @property
     def bounce_rate(self) -> float | None:
-        """Percent of the day's sent mail; None on a day that sent nothing (no rate to speak of)."""
         return self.bounced * 100 / self.sent if self.sent else None
 
     @property
     def spam_rate(self) -> float | None:
         return self.spam_complaints * 100 / self.sent if self.sent else None
+
+
+@dataclass(frozen=True)
+class ActivityDay(_Rates):
+    day: date  # Postmark's US Eastern date
+    sent: int
+    bounced: int  # hard and soft bounces; delays (transient) and API errors are not bounces
+    spam_complaints: int
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class Health:
 
 
 @dataclass(frozen=True)
-class StreamActivity:
+class StreamActivity(_Rates):
     stream_id: str
     since: date
     until: date  # today in US Eastern time: not over yet, its figures still grow
@@ -113,14 +121,6 @@ class StreamActivity:
     @property
     def spam_complaints(self) -> int:
         return sum(day.spam_complaints for day in self.days)
-
-    @property
-    def bounce_rate(self) -> float | None:
-        return self.bounced * 100 / self.sent if self.sent else None
-
-    @property
-    def spam_rate(self) -> float | None:
-        return self.spam_complaints * 100 / self.sent if self.sent else None
 
     @property
     def health(self) -> Health:
@@ -151,19 +151,6 @@ def period_from(text: str | None) -> int:
 
 
 # --- Asking Postmark -----------------------------------------------------------------------------
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One pool per process, for each stream's three series side by side: at most POSTMARK_CONCURRENCY at once."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            workers = int(getattr(settings, "POSTMARK_CONCURRENCY", 32))
-            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="postmark-stats")
-        return _POOL
 
 
 def _cache_key(server: Server, stream_id: str, days: int, today: date) -> str:
@@ -197,7 +184,7 @@ def _refusal(error: ValidationRefused, server: Server) -> StatsUnavailable:
 def _submitted(client: PostmarkClient, stream_id: str, since: date, until: date) -> list[Future]:
     """The stream's three daily series, asked side by side on the pool."""
     calls = (client.sends_per_day, client.bounces_per_day, client.spam_per_day)
-    return [_pool().submit(call, since=since, until=until, stream_id=stream_id) for call in calls]
+    return [_fanout().submit(call, since=since, until=until, stream_id=stream_id) for call in calls]
 
 
 def _collected(server: Server, stream_id: str, futures: list[Future]) -> tuple[ActivityDay, ...]:
