@@ -43,6 +43,11 @@ class Chart:
         return f"0 0 {self.width} {self.height}"
 
     @property
+    def top_label(self) -> str:
+        """The scale's top as a person writes it: `5,000`, `200`, `0.5`."""
+        return f"{self.top:,g}"
+
+    @property
     def empty(self) -> bool:
         return not self.bars
 

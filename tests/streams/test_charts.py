@@ -83,3 +83,8 @@ def test_one_value_per_day_is_required():
 @pytest.mark.parametrize("value, top", [(0, 1), (1, 1), (7, 10), (12, 20), (230, 250), (0.13, 0.2), (4000, 5000)])
 def test_the_scale_s_top_is_a_round_number_at_or_above_the_highest_value(value, top):
     assert nice_top(value) == pytest.approx(top)
+
+
+@pytest.mark.parametrize("values, label", [([4000], "5,000"), ([130], "200"), ([0.3], "0.5"), ([0], "10")])
+def test_the_scale_s_top_reads_as_a_person_writes_it(values, label):
+    assert bar_chart(days(1), values, describe=describe, floor=10 if values == [0] else 0).top_label == label
