@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard.models import Server
 from dashboard.postmark.client_stats import postmark_today
 from dashboard.postmark.sandbox import Sandbox, install
 from streams.services import stream_create
@@ -404,3 +405,17 @@ def test_sparklines_say_when_the_plan_has_no_statistics(viewer, server_a, client
     response = client_as(viewer).get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
 
     assert "doesn't include statistics" in text_of(response)
+
+
+def test_an_unreadable_token_is_named_in_the_section_and_the_sparklines(admin, server_a, client_as, sandbox):
+    browser = client_as(admin)
+    browser.get(url(server_a, "stream_detail"))  # the streams are known; only the token can't be read any more
+    Server.objects.filter(pk=server_a.pk).update(token_ciphertext="v1.test2.bm90LWEtdG9rZW4")
+
+    section = browser.get(url(server_a), HTTP_HX_REQUEST="true")
+    sparklines = browser.get(sparklines_url(server_a), HTTP_HX_REQUEST="true")
+
+    assert "can't be read with this installation's keys" in text_of(section)
+    assert reverse("server_token", args=["acme", server_a.pk]) in section.content.decode()
+    assert 'data-sparklines-trouble="token_unreadable"' in sparklines.content.decode()
+    assert stats_requests(sandbox) == []
