@@ -327,6 +327,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Stream activity (streams/services_activity.py): how long Postmark's statistics of a stream are kept in the
+# shared cache (they change slowly), and the rates over a period above which a stream's page warns. These
+# thresholds are ours, from the levels commonly cited for reputation trouble; Postmark's own are not public.
+STREAM_ACTIVITY_CACHE_SECONDS = env_number("STREAM_ACTIVITY_CACHE_SECONDS", "300", unit="seconds", minimum=0)
+STREAM_BOUNCE_RATE_WARNING = env_number("STREAM_BOUNCE_RATE_WARNING", "10", unit="percent", minimum=0, whole=False)
+STREAM_SPAM_RATE_WARNING = env_number("STREAM_SPAM_RATE_WARNING", "0.1", unit="percent", minimum=0, whole=False)
+
 # The audit log keeps entries this many days; `manage.py prune_audit` (run it daily) removes older ones.
 AUDIT_RETENTION_DAYS = env_number("AUDIT_RETENTION_DAYS", "400", unit="days")
 

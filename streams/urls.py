@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from streams.views import detail, editing, listing, lookup, overview, suppressions
+from streams.views import activity, detail, editing, listing, lookup, overview, suppressions
 
 
 class StreamIdConverter:
@@ -28,9 +28,11 @@ stream = "servers/<uuid:server_id>/streams/<stream_id:stream_id>/"
 urlpatterns = [
     path("", overview.team_overview, name="team_home"),
     path("servers/<uuid:server_id>/streams/", listing.stream_list_view, name="stream_list"),
+    path("servers/<uuid:server_id>/stream-activity/", activity.server_sparklines_view, name="server_sparklines"),
     path("servers/<uuid:server_id>/streams/new/", editing.stream_create_view, name="stream_create"),
     path("servers/<uuid:server_id>/streams/new/check/", editing.stream_create_check, name="stream_create_check"),
     path(stream, detail.stream_detail, name="stream_detail"),
+    path(stream + "activity/", activity.stream_activity_view, name="stream_activity"),
     path(stream + "edit/", editing.stream_edit_view, name="stream_edit"),
     path(stream + "archive/", detail.stream_archive_view, name="stream_archive"),
     path(stream + "restore/", detail.stream_restore_view, name="stream_restore"),

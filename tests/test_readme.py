@@ -45,6 +45,7 @@ BENCHMARKS = {
     ".venv/bin/python benchmarks/stream_reads.py": (
         "--servers 10 --rounds 2 --throughput-seconds 1 --throughput-rounds 1"),
     ".venv/bin/python benchmarks/suppressions.py": "--suppressions 200 --rounds 1",
+    ".venv/bin/python benchmarks/stream_activity.py": "--rounds 1 --latency 0",
 }
 DEMO = "make demo"
 SANDBOX = ".venv/bin/python manage.py sandbox --port 8025 --token my-test-token --state var/postmark-sandbox.json"

@@ -40,7 +40,9 @@ from streams.services import (
     stream_read,
     stream_restore,
 )
+from streams.services_activity import RECENT_DAYS, period_from, stream_sent_recently
 from streams.views import can_edit, server_of, trouble_context, wants_refresh
+from streams.views.activity import activity_context
 
 Outcome = AuditEvent.Outcome
 
@@ -150,7 +152,11 @@ def stream_detail(request: HttpRequest, server_id, stream_id: str) -> HttpRespon
     except PostmarkTrouble as error:
         trouble = error
     can_archive, cannot_archive_reason = stream_can_be_archived(stream) if stream else (False, "")
+    # The statistics only if the cache has them: otherwise htmx fetches them once the page is shown.
+    activity = activity_context(request, server, stream, days=period_from(request.GET.get("days")), embedded=True,
+                                ask=False) if stream else {}
     return render(request, "streams/detail.html", {
+        **activity,
         "server": server, "stream_id": stream_id, "stream": stream,
         "type_meaning": TYPE_MEANINGS.get(stream.stream_type.value, "") if stream else "",
         "handling_meaning": HANDLING_MEANINGS.get(stream.unsubscribe_handling.value, "") if stream else "",
@@ -176,8 +182,11 @@ def _archive_page(request: HttpRequest, server: Server, stream_id: str, form: Ar
             gone = True  # in the dialog the words must show, so they come with a 200
         except PostmarkTrouble as error:
             trouble = error
+    sent_recently = None
     if stream is not None:
         can_archive, reason = stream_can_be_archived(stream)
+        if can_archive and not stream.is_archived:
+            sent_recently = _sent_recently_words(server, stream)
     else:  # Postmark did not answer: the ID alone still tells the two default streams
         reason = STREAMS_THAT_CANNOT_BE_ARCHIVED.get(stream_id, "")
         can_archive = not reason
@@ -185,9 +194,20 @@ def _archive_page(request: HttpRequest, server: Server, stream_id: str, form: Ar
     return _with_vary(render(request, template, {
         "server": server, "stream_id": stream_id, "stream": stream, "form": form, "gone": gone,
         "can_archive": can_archive, "cannot_archive_reason": reason,
-        "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""),
+        "may_be_refused": MAY_BE_REFUSED.get(stream_id, ""), "sent_recently": sent_recently,
         **trouble_context(request, trouble, server),
     }))
+
+
+def _sent_recently_words(server: Server, stream) -> str:
+    """The archive dialog's reminder of how busy the stream is, so nobody archives a busy stream by mistake."""
+    sent = stream_sent_recently(server=server, stream_id=stream.id)
+    if sent is None:
+        return ("Postmark's statistics can't say right now how many messages this stream sent lately: make sure "
+                "nobody still sends on it.")
+    if sent == 0:
+        return f"This stream sent no messages in the last {RECENT_DAYS} days."
+    return f"This stream sent {sent:,} message{'' if sent == 1 else 's'} in the last {RECENT_DAYS} days."
 
 
 def _restore_offer(request: HttpRequest, server: Server, stream_id: str, purge_at: datetime) -> str:

@@ -40,6 +40,8 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # axe-core's impact levels that fail a page; "moderate" and "minor" findings are returned by axe(page), not failed.
 BLOCKING_IMPACTS = ("serious", "critical")
+# The paths of sections htmx fetches once their page is shown (hx-trigger="load").
+LAZY_SECTIONS = ("/activity/", "/stream-activity/")
 # How a purge countdown reads: "45 days left", "4 days, 23 hours left".
 TIME_LEFT = re.compile(r"\d+ days?(, \d+ hours?)? left")
 
@@ -163,6 +165,9 @@ class Watch:
         # A picture or stylesheet still loading when the person leaves the page is dropped by the browser
         # (net::ERR_ABORTED); nothing failed. Any other request that fails, or any request that fails otherwise, counts.
         if request.failure == "net::ERR_ABORTED" and urlsplit(request.url).path.startswith("/static/"):
+            return
+        # So is a section htmx loads after the page (stream activity, sparklines) when the person moves on first.
+        if request.failure == "net::ERR_ABORTED" and urlsplit(request.url).path.endswith(LAZY_SECTIONS):
             return
         self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
 

@@ -80,6 +80,8 @@ TEAM_URLS = [
     ("stream_create", "get", Role.EDITOR, "server"),
     ("stream_create_check", "post", Role.EDITOR, "server"),
     ("stream_detail", "get", Role.VIEWER, "stream"),
+    ("stream_activity", "get", Role.VIEWER, "stream"),
+    ("server_sparklines", "get", Role.VIEWER, "server"),
     ("stream_edit", "get", Role.EDITOR, "stream"),
     ("stream_archive", "get", Role.EDITOR, "stream"),
     ("stream_restore", "get", Role.EDITOR, "stream"),
