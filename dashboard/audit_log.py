@@ -2,7 +2,9 @@
 
 Selectors only: nothing here writes (exporting is recorded by `dashboard.services.audit`). Pages are keyset
 pages over the (team_id, -occurred_at, -id) index with an opaque `after` cursor, so the thousandth page costs
-what the first does: no OFFSET, and no COUNT over the whole log.
+what the first does: no OFFSET, and no COUNT over the whole log. Each filter compares one indexed column by
+equality (a person, an action, an outcome, a server, a stream ID, the accounts of personal entries: see
+`audit.filter_columns`), so its pages come off an index that has the team, that column and the time, in order.
 
 A team's log is its own entries plus the sign-ins and account changes of its current members (those are
 recorded without a team, since signing in belongs to no team), from the day each joined. Bad filter values
@@ -20,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import islice
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import QueryDict
 from django.utils.dateformat import format as format_date
 
@@ -294,13 +296,13 @@ def _common(events: QuerySet, filters: AuditFilters) -> QuerySet:
 
 def _server_entries(server: str, *, pages: bool = True) -> Q:
     # Its own entries, its streams' entries, and pages of it someone was refused (their path names it).
-    entries = Q(target_type="server", target_id=server) | Q(target_type="stream", target_id__startswith=f"{server}/")
-    return entries | Q(target_type="page", target_id__contains=f"/servers/{server}/") if pages else entries
+    entries = Q(server_id=server)
+    return entries if pages else entries & Q(target_type__in=["server", "stream"])
 
 
 def _stream_entries(stream: str) -> Q:
-    return Q(target_type="stream", target_id__iendswith=f"/{stream}") | Q(
-        target_type="page", target_id__icontains=f"/streams/{stream}/")
+    # Stream entries with this ID on any server, and pages of such a stream; IDs are compared in any case.
+    return Q(stream_id=stream.lower())
 
 
 def team_events(team: Team, filters: AuditFilters) -> QuerySet:
@@ -324,13 +326,13 @@ def personal_events(members: list[Member], filters: AuditFilters) -> QuerySet | 
     chosen = [m for m in members if not filters.person or m.user_id == filters.person]
     if not chosen:
         return None
-    whose = Q()
-    for member in chosen:
-        # A failed sign-in has no actor, only the address typed, and the account it names as its target.
-        whose |= Q(occurred_at__gte=member.joined_at) & (
-            Q(actor_id=member.user_id) | Q(actor_id=None, target_type="user", target_id=str(member.user_id)))
+    # An entry's account is its actor or, for a failed sign-in (which has no actor), the account it names.
+    # One IN over the accounts and one CASE for the day each joined, however many members there are.
+    joined = Case(*(When(account_id=m.user_id, then=Value(m.joined_at)) for m in chosen))
     personal = [action for action in ACTIONS if action.startswith(PERSONAL_PREFIXES)]
-    events = AuditEvent.objects.filter(team_id=None, action__in=personal).filter(whose)
+    events = AuditEvent.objects.filter(team_id=None, action__in=personal, account_id__in=[m.user_id for m in chosen],
+                                       occurred_at__gte=min(m.joined_at for m in chosen))
+    events = events.alias(joined_at=joined).filter(occurred_at__gte=F("joined_at"))
     return _common(events, replace(filters, person=None) if filters.person else filters)
 
 
