@@ -5,11 +5,7 @@ import io
 import json
 import logging
 import logging.handlers
-import os
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -22,7 +18,6 @@ from dashboard.services.teams import member_set_role
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
 TABLE = AuditEvent._meta.db_table
 
 
@@ -319,14 +314,9 @@ def test_seeding_many_entries_at_once_chains_and_ships_them_like_single_ones(
 # --- As an operator runs it -----------------------------------------------------------------------------------
 
 
-def test_the_command_exits_with_status_0_or_1_and_the_migration_chains_entries_written_before_it(tmp_path):
+def test_the_command_exits_with_status_0_or_1_and_the_migration_chains_entries_written_before_it(sqlite_manage):
     """Entries written before the chain existed are chained by migration 0004, in the order they were written."""
-    database = tmp_path / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
-
-    def manage(*args) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=120)
+    database, manage = sqlite_manage
 
     assert manage("migrate", "dashboard", "0003", "--noinput").returncode == 0
     with sqlite3.connect(database) as db:

@@ -2,12 +2,8 @@
 migration 0006 for entries written before them, never hashed, and checked by `verify_audit_chain`."""
 
 import io
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -18,7 +14,6 @@ from dashboard.models import AuditEvent, Role
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
 TABLE = AuditEvent._meta.db_table
 SERVER = "5f0c5bd2-6b8e-4a52-9a3e-2b1f0c9d7e11"
 
@@ -70,13 +65,9 @@ def test_verify_catches_an_entry_whose_filter_columns_no_longer_match_its_conten
             "content.") in err.getvalue()
 
 
-def test_the_migration_fills_the_columns_of_entries_written_before_them_and_every_chain_still_verifies(tmp_path):
-    database = tmp_path / "db.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
-
-    def manage(*args) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=120)
+def test_the_migration_fills_the_columns_of_entries_written_before_them_and_every_chain_still_verifies(
+        sqlite_manage):
+    database, manage = sqlite_manage
 
     assert manage("migrate", "dashboard", "0005", "--noinput").returncode == 0
     written = [  # (team, actor, action, target type, target id), chained below as 0005's code did
