@@ -203,7 +203,7 @@ def explain_pages(client: Client, pages: list[tuple[str, str]]) -> None:
             client.get(url)
         scans, executed = [], 0.0
         for query in captured.captured_queries:
-            if AuditEvent._meta.db_table in query["sql"] and query["sql"].startswith("SELECT"):
+            if AuditEvent._meta.db_table in query["sql"] and query["sql"].lstrip("(").startswith("SELECT"):
                 with connection.cursor() as cursor:
                     cursor.execute(f"EXPLAIN ANALYZE {query['sql']}")
                     plan = [line for (line,) in cursor.fetchall()]

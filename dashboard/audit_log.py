@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import islice
 from typing import Any
 
+from django.db import connection
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import QueryDict
 from django.utils.dateformat import format as format_date
@@ -317,29 +318,50 @@ def team_events(team: Team, filters: AuditFilters) -> QuerySet:
     return _common(events, filters)
 
 
-def personal_events(members: list[Member], filters: AuditFilters) -> QuerySet | None:
-    """Members' sign-ins and account changes (kept without a team), each from the day they joined, failed
-    attempts to sign in as them included; None when the filters rule them all out (a server, a stream,
-    another group, or a person who is not a member now)."""
+def _personal_scope(members: list[Member], filters: AuditFilters) -> tuple[list[Member], QuerySet] | None:
+    """The members whose personal entries the filters let in, and those entries before whose and since when."""
     if filters.server or filters.stream or filters.group not in ("", "signin"):
         return None
     chosen = [m for m in members if not filters.person or m.user_id == filters.person]
     if not chosen:
         return None
+    personal = [action for action in ACTIONS if action.startswith(PERSONAL_PREFIXES)]
+    events = AuditEvent.objects.filter(team_id=None, action__in=personal)
+    return chosen, _common(events, replace(filters, person=None) if filters.person else filters)
+
+
+def personal_events(members: list[Member], filters: AuditFilters) -> QuerySet | None:
+    """Members' sign-ins and account changes (kept without a team), each from the day they joined, failed
+    attempts to sign in as them included; None when the filters rule them all out (a server, a stream,
+    another group, or a person who is not a member now)."""
+    scope = _personal_scope(members, filters)
+    if scope is None:
+        return None
+    chosen, events = scope
     # An entry's account is its actor or, for a failed sign-in (which has no actor), the account it names.
     # One IN over the accounts and one CASE for the day each joined, however many members there are.
     joined = Case(*(When(account_id=m.user_id, then=Value(m.joined_at)) for m in chosen))
-    personal = [action for action in ACTIONS if action.startswith(PERSONAL_PREFIXES)]
-    events = AuditEvent.objects.filter(team_id=None, action__in=personal, account_id__in=[m.user_id for m in chosen],
-                                       occurred_at__gte=min(m.joined_at for m in chosen))
-    events = events.alias(joined_at=joined).filter(occurred_at__gte=F("joined_at"))
-    return _common(events, replace(filters, person=None) if filters.person else filters)
+    events = events.filter(account_id__in=[m.user_id for m in chosen],
+                           occurred_at__gte=min(m.joined_at for m in chosen))
+    return events.alias(joined_at=joined).filter(occurred_at__gte=F("joined_at"))
+
+
+def personal_events_by_member(members: list[Member], filters: AuditFilters) -> list[QuerySet]:
+    """The entries of `personal_events`, one query a member, each newest first off the (team, account, time) index."""
+    scope = _personal_scope(members, filters)
+    if scope is None:
+        return []
+    chosen, events = scope
+    return [events.filter(account_id=m.user_id, occurred_at__gte=m.joined_at) for m in chosen]
+
+
+def _own_events(team: Team, filters: AuditFilters) -> QuerySet | None:
+    # Sign-ins are never a team's own entries: asking the team's index for them would read all of it.
+    return team_events(team, filters) if filters.group != "signin" else None
 
 
 def _sources(team: Team, filters: AuditFilters, members: list[Member]) -> list[QuerySet]:
-    # Sign-ins are never a team's own entries: asking the team's index for them would read all of it.
-    own = team_events(team, filters) if filters.group != "signin" else None
-    return [events for events in (own, personal_events(members, filters)) if events is not None]
+    return [events for events in (_own_events(team, filters), personal_events(members, filters)) if events is not None]
 
 
 @dataclass(frozen=True)
@@ -524,17 +546,30 @@ def audit_page(*, team: Team, filters: AuditFilters, after: str | None, choices:
     """One page, newest first: one query per source (the team's entries, its members' sign-ins) and at most
     one for names, however deep the page."""
     cursor = Cursor.parse(after)
-    events: list[AuditEvent] = []
-    for source in _sources(team, filters, choices.members):
-        if cursor:
-            source = cursor.older(source)
-        events.extend(_newest_first(source)[:size + 1])
+    events = _page_events(team, filters, choices.members, cursor, size + 1)
     events.sort(key=_key, reverse=True)
     shown = events[:size]
     names = _names(shown, choices.names())
     older = str(Cursor(shown[-1].occurred_at, shown[-1].id)) if len(events) > size else ""
     return AuditPage(entries=[describe(event, names) for event in shown], older=older,
                      after=str(cursor) if cursor else "", cursor_invalid=bool(after) and cursor is None)
+
+
+def _page_events(team: Team, filters: AuditFilters, members: list[Member], cursor: Cursor | None,
+                 size: int) -> list[AuditEvent]:
+    """The newest `size` entries of each source, older than the cursor.
+
+    Where the database takes a LIMIT in each part of a UNION (PostgreSQL), it is one query: the team's entries
+    and each member's personal ones, each part reading at most a page off its index. An IN over the members
+    would read every entry of theirs to sort them. Elsewhere (SQLite), one query per source."""
+    if not connection.features.supports_slicing_ordering_in_compound:
+        sources = [cursor.older(source) if cursor else source for source in _sources(team, filters, members)]
+        return [event for source in sources for event in _newest_first(source)[:size]]
+    parts = [_own_events(team, filters), *personal_events_by_member(members, filters)]
+    parts = [_newest_first(cursor.older(part) if cursor else part)[:size] for part in parts if part is not None]
+    if len(parts) < 2:
+        return [event for part in parts for event in part]
+    return list(_newest_first(parts[0].union(*parts[1:], all=True))[:size])
 
 
 def server_history(*, team: Team, server: Server, limit: int = 10) -> list[Entry]:
