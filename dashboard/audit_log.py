@@ -543,8 +543,8 @@ class AuditPage:
 
 def audit_page(*, team: Team, filters: AuditFilters, after: str | None, choices: Choices,
                size: int = PAGE_SIZE) -> AuditPage:
-    """One page, newest first: one query per source (the team's entries, its members' sign-ins) and at most
-    one for names, however deep the page."""
+    """One page, newest first: one query for its entries (on SQLite one per source: the team's entries, its
+    members' sign-ins) and at most one for names, however deep the page."""
     cursor = Cursor.parse(after)
     events = _page_events(team, filters, choices.members, cursor, size + 1)
     events.sort(key=_key, reverse=True)
