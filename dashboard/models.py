@@ -287,7 +287,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["team_id", "outcome", "-occurred_at", "-id"], name="audit_team_outcome_time"),
             models.Index(fields=["team_id", "server_id", "-occurred_at", "-id"], name="audit_team_server_time"),
             models.Index(fields=["team_id", "stream_id", "-occurred_at", "-id"], name="audit_team_stream_time"),
-            models.Index(fields=["team_id", "account_id", "-occurred_at", "-id"], name="audit_team_account_time"),
+            # Personal entries have no team, and `team_id IS NULL` is no equality that keeps an index's order.
+            models.Index(fields=["account_id", "-occurred_at", "-id"], condition=models.Q(team_id__isnull=True),
+                         name="audit_personal_account_time"),
         ]
         constraints = [
             # Two writers can never give the same number in a team's chain (entries without a team rely on the

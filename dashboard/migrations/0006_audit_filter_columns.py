@@ -102,6 +102,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='auditevent',
-            index=models.Index(fields=['team_id', 'account_id', '-occurred_at', '-id'], name='audit_team_account_time'),
+            index=models.Index(condition=models.Q(('team_id__isnull', True)), fields=['account_id', '-occurred_at', '-id'], name='audit_personal_account_time'),
         ),
     ]
