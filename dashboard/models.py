@@ -290,6 +290,8 @@ class AuditEvent(models.Model):
             # Personal entries have no team, and `team_id IS NULL` is no equality that keeps an index's order.
             models.Index(fields=["account_id", "-occurred_at", "-id"], condition=models.Q(team_id__isnull=True),
                          name="audit_personal_account_time"),
+            models.Index(fields=["account_id", "outcome", "-occurred_at", "-id"],
+                         condition=models.Q(team_id__isnull=True), name="audit_personal_outcome_time"),
         ]
         constraints = [
             # Two writers can never give the same number in a team's chain (entries without a team rely on the

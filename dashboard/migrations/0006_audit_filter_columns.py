@@ -104,4 +104,8 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             index=models.Index(condition=models.Q(('team_id__isnull', True)), fields=['account_id', '-occurred_at', '-id'], name='audit_personal_account_time'),
         ),
+        migrations.AddIndex(
+            model_name='auditevent',
+            index=models.Index(condition=models.Q(('team_id__isnull', True)), fields=['account_id', 'outcome', '-occurred_at', '-id'], name='audit_personal_outcome_time'),
+        ),
     ]
