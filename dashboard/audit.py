@@ -95,6 +95,9 @@ _MASKED = re.compile(r"••••[^•]{0,4}")
 # Shorter than any credential Postmark issues; as a needle it would match ordinary words.
 _SHORTEST_SECRET = 8
 _REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The server and stream a page's path names: /t/<team>/servers/<server>/streams/<stream>/...
+_PATH_SERVER = re.compile(r"/servers/([^/]+)/")
+_PATH_STREAM = re.compile(r"/streams/([^/]+)/")
 
 
 @dataclass(frozen=True)
@@ -335,7 +338,30 @@ def _entry_fields(
         "changes": changes,
         "outcome": outcome.value,
         "detail": detail,
-    }
+    } | filter_columns(target_type=target_type, target_id=str(target_id)[:100], actor_id=actor.pk if actor else None)
+
+
+# Derived from hashed fields, so not hashed themselves: `verify_chains` checks they still say what those say.
+FILTER_COLUMNS = ("server_id", "stream_id", "account_id")
+
+
+def filter_columns(*, target_type: str, target_id: str, actor_id: int | None) -> dict[str, Any]:
+    """What the log's filters look an entry up by, kept in indexed columns: the server and the stream (its ID in
+    lower case) the target is or names in its path, and the account a personal entry is about (its actor, or
+    for an attempt without one, such as a failed sign-in, the account it names as its target)."""
+    server, stream, account = "", "", actor_id
+    if target_type == "server":
+        server = target_id
+    elif target_type == "stream" and "/" in target_id:
+        server, stream = target_id.partition("/")[0], target_id.rpartition("/")[2].lower()
+    elif target_type == "page":
+        server_match, stream_match = _PATH_SERVER.search(target_id), _PATH_STREAM.search(target_id)
+        server = server_match.group(1) if server_match else ""
+        stream = stream_match.group(1).lower() if stream_match else ""
+    elif target_type == "user" and actor_id is None and target_id.isdigit() and target_id == str(int(target_id)) \
+            and int(target_id) < 2**63:
+        account = int(target_id)
+    return {"server_id": server, "stream_id": stream, "account_id": account}
 
 
 # --- The hash chain -----------------------------------------------------------------------------------------
@@ -454,6 +480,7 @@ def _ship_on_commit(events: list[AuditEvent]) -> None:
 # --- Verifying the chains -----------------------------------------------------------------------------------
 
 CONTENT_CHANGED = "its content does not match its hash"
+FILTERS_CHANGED = "what the log's filters find it by does not match its content"
 MISSING_OR_MOVED = "an entry before it is missing or out of order"
 PREVIOUS_REPLACED = "the entry before it was changed or replaced after this one was written"
 NEWEST_MISSING = "entries after it are missing"
@@ -487,7 +514,7 @@ class _ChainEnd:
     row: tuple | None = None  # the last entry walked, to name it
 
 
-_WALKED = ("id", "hash", *HASHED_FIELDS)
+_WALKED = ("id", "hash", *HASHED_FIELDS, *FILTER_COLUMNS)
 
 
 def verify_chains(*, team_id: int | None = None) -> ChainReport:
@@ -519,6 +546,10 @@ def verify_chains(*, team_id: int | None = None) -> ChainReport:
 def _check_entry(values: Mapping[str, Any], end: _ChainEnd) -> str:
     if entry_hash(chain_content(values)) != values["hash"]:
         return CONTENT_CHANGED
+    derived = filter_columns(target_type=values["target_type"], target_id=values["target_id"],
+                             actor_id=values["actor_id"])
+    if any(derived[name] != values[name] for name in FILTER_COLUMNS):
+        return FILTERS_CHANGED
     if values["chain_seq"] != end.seq + 1:
         return MISSING_OR_MOVED
     if values["prev_hash"] != end.hash:

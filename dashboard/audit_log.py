@@ -2,7 +2,9 @@
 
 Selectors only: nothing here writes (exporting is recorded by `dashboard.services.audit`). Pages are keyset
 pages over the (team_id, -occurred_at, -id) index with an opaque `after` cursor, so the thousandth page costs
-what the first does: no OFFSET, and no COUNT over the whole log.
+what the first does: no OFFSET, and no COUNT over the whole log. Each filter compares one indexed column by
+equality (a person, an action, an outcome, a server, a stream ID, the accounts of personal entries: see
+`audit.filter_columns`), so its pages come off an index that has the team, that column and the time, in order.
 
 A team's log is its own entries plus the sign-ins and account changes of its current members (those are
 recorded without a team, since signing in belongs to no team), from the day each joined. Bad filter values
@@ -20,7 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import islice
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import QueryDict
 from django.utils.dateformat import format as format_date
 
@@ -304,13 +307,13 @@ def _common(events: QuerySet, filters: AuditFilters) -> QuerySet:
 
 def _server_entries(server: str, *, pages: bool = True) -> Q:
     # Its own entries, its streams' entries, and pages of it someone was refused (their path names it).
-    entries = Q(target_type="server", target_id=server) | Q(target_type="stream", target_id__startswith=f"{server}/")
-    return entries | Q(target_type="page", target_id__contains=f"/servers/{server}/") if pages else entries
+    entries = Q(server_id=server)
+    return entries if pages else entries & Q(target_type__in=["server", "stream"])
 
 
 def _stream_entries(stream: str) -> Q:
-    return Q(target_type="stream", target_id__iendswith=f"/{stream}") | Q(
-        target_type="page", target_id__icontains=f"/streams/{stream}/")
+    # Stream entries with this ID on any server, and pages of such a stream; IDs are compared in any case.
+    return Q(stream_id=stream.lower())
 
 
 def team_events(team: Team, filters: AuditFilters) -> QuerySet:
@@ -325,29 +328,50 @@ def team_events(team: Team, filters: AuditFilters) -> QuerySet:
     return _common(events, filters)
 
 
-def personal_events(members: list[Member], filters: AuditFilters) -> QuerySet | None:
-    """Members' sign-ins and account changes (kept without a team), each from the day they joined, failed
-    attempts to sign in as them included; None when the filters rule them all out (a server, a stream,
-    another group, or a person who is not a member now)."""
+def _personal_scope(members: list[Member], filters: AuditFilters) -> tuple[list[Member], QuerySet] | None:
+    """The members whose personal entries the filters let in, and those entries before whose and since when."""
     if filters.server or filters.stream or filters.group not in ("", "signin"):
         return None
     chosen = [m for m in members if not filters.person or m.user_id == filters.person]
     if not chosen:
         return None
-    whose = Q()
-    for member in chosen:
-        # A failed sign-in has no actor, only the address typed, and the account it names as its target.
-        whose |= Q(occurred_at__gte=member.joined_at) & (
-            Q(actor_id=member.user_id) | Q(actor_id=None, target_type="user", target_id=str(member.user_id)))
     personal = [action for action in ACTIONS if action.startswith(PERSONAL_PREFIXES)]
-    events = AuditEvent.objects.filter(team_id=None, action__in=personal).filter(whose)
-    return _common(events, replace(filters, person=None) if filters.person else filters)
+    events = AuditEvent.objects.filter(team_id=None, action__in=personal)
+    return chosen, _common(events, replace(filters, person=None) if filters.person else filters)
+
+
+def personal_events(members: list[Member], filters: AuditFilters) -> QuerySet | None:
+    """Members' sign-ins and account changes (kept without a team), each from the day they joined, failed
+    attempts to sign in as them included; None when the filters rule them all out (a server, a stream,
+    another group, or a person who is not a member now)."""
+    scope = _personal_scope(members, filters)
+    if scope is None:
+        return None
+    chosen, events = scope
+    # An entry's account is its actor or, for a failed sign-in (which has no actor), the account it names.
+    # One IN over the accounts and one CASE for the day each joined, however many members there are.
+    joined = Case(*(When(account_id=m.user_id, then=Value(m.joined_at)) for m in chosen))
+    events = events.filter(account_id__in=[m.user_id for m in chosen],
+                           occurred_at__gte=min(m.joined_at for m in chosen))
+    return events.alias(joined_at=joined).filter(occurred_at__gte=F("joined_at"))
+
+
+def personal_events_by_member(members: list[Member], filters: AuditFilters) -> list[QuerySet]:
+    """The entries of `personal_events`, one query a member, each newest first off the (team, account, time) index."""
+    scope = _personal_scope(members, filters)
+    if scope is None:
+        return []
+    chosen, events = scope
+    return [events.filter(account_id=m.user_id, occurred_at__gte=m.joined_at) for m in chosen]
+
+
+def _own_events(team: Team, filters: AuditFilters) -> QuerySet | None:
+    # Sign-ins are never a team's own entries: asking the team's index for them would read all of it.
+    return team_events(team, filters) if filters.group != "signin" else None
 
 
 def _sources(team: Team, filters: AuditFilters, members: list[Member]) -> list[QuerySet]:
-    # Sign-ins are never a team's own entries: asking the team's index for them would read all of it.
-    own = team_events(team, filters) if filters.group != "signin" else None
-    return [events for events in (own, personal_events(members, filters)) if events is not None]
+    return [events for events in (_own_events(team, filters), personal_events(members, filters)) if events is not None]
 
 
 @dataclass(frozen=True)
@@ -529,20 +553,33 @@ class AuditPage:
 
 def audit_page(*, team: Team, filters: AuditFilters, after: str | None, choices: Choices,
                size: int = PAGE_SIZE) -> AuditPage:
-    """One page, newest first: one query per source (the team's entries, its members' sign-ins) and at most
-    one for names, however deep the page."""
+    """One page, newest first: one query for its entries (on SQLite one per source: the team's entries, its
+    members' sign-ins) and at most one for names, however deep the page."""
     cursor = Cursor.parse(after)
-    events: list[AuditEvent] = []
-    for source in _sources(team, filters, choices.members):
-        if cursor:
-            source = cursor.older(source)
-        events.extend(_newest_first(source)[:size + 1])
+    events = _page_events(team, filters, choices.members, cursor, size + 1)
     events.sort(key=_key, reverse=True)
     shown = events[:size]
     names = _names(shown, choices.names())
     older = str(Cursor(shown[-1].occurred_at, shown[-1].id)) if len(events) > size else ""
     return AuditPage(entries=[describe(event, names) for event in shown], older=older,
                      after=str(cursor) if cursor else "", cursor_invalid=bool(after) and cursor is None)
+
+
+def _page_events(team: Team, filters: AuditFilters, members: list[Member], cursor: Cursor | None,
+                 size: int) -> list[AuditEvent]:
+    """The newest `size` entries of each source, older than the cursor.
+
+    Where the database takes a LIMIT in each part of a UNION (PostgreSQL), it is one query: the team's entries
+    and each member's personal ones, each part reading at most a page off its index. An IN over the members
+    would read every entry of theirs to sort them. Elsewhere (SQLite), one query per source."""
+    if not connection.features.supports_slicing_ordering_in_compound:
+        sources = [cursor.older(source) if cursor else source for source in _sources(team, filters, members)]
+        return [event for source in sources for event in _newest_first(source)[:size]]
+    parts = [_own_events(team, filters), *personal_events_by_member(members, filters)]
+    parts = [_newest_first(cursor.older(part) if cursor else part)[:size] for part in parts if part is not None]
+    if len(parts) < 2:
+        return [event for part in parts for event in part]
+    return list(_newest_first(parts[0].union(*parts[1:], all=True))[:size])
 
 
 def server_history(*, team: Team, server: Server, limit: int = 10) -> list[Entry]:
