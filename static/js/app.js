@@ -134,14 +134,14 @@
   }, true);
 })();
 
-// The streams filter form updates the table as people choose (htmx); its submit button is then only a
-// fallback, so it steps back visually. Without JavaScript it stays a plain, prominent button.
+// The streams filter form updates the table as people choose (htmx), so its submit button would only
+// repeat what already happened: it is hidden. Without JavaScript it stays a plain, prominent button.
 (function () {
   "use strict";
   function quieten(root) {
     if (!window.htmx) { return; }
     root.querySelectorAll("[data-filters-submit]").forEach(function (button) {
-      button.classList.add("button--quiet");
+      button.hidden = true;
     });
   }
   document.addEventListener("DOMContentLoaded", function () { quieten(document); });
