@@ -426,5 +426,5 @@ def test_the_whole_round_trip_with_a_stream_purging_soon(client_as, editor, serv
 
     page = client_as(editor).get(url(server_a, name="stream_detail")).content.decode()
 
-    assert "Purging in under 3 days" in text_of(page)
+    assert "Urgent: purging within 7 days" in text_of(page)
     assert f'action="{url(server_a, name="stream_restore")}"' in page

@@ -130,7 +130,7 @@ def test_an_archived_stream_shows_when_and_its_full_purge_countdown(client_as, v
     assert "badge--warning\">Archived</span></h1>" in page
     assert "State Archived on " in text
     assert "Nothing is sent on it until it is restored." in text
-    assert "Purging within 2 weeks" in text
+    assert "Urgent: purging within 7 days" in text
     assert re.search(r"[45] days(, \d+ hours?)? left", text)
     assert "40 of 45 days passed" in text
     assert "Postmark deletes it on " in text

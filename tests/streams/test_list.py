@@ -130,7 +130,7 @@ def test_including_archived_streams_shows_them_with_their_countdown(client_as, v
 
     assert "old-promo" in rows(response)
     state = row(response, "old-promo")
-    assert "Archived Purging within 2 weeks 4 days, 11 hours left" in state
+    assert "Archived Urgent: purging within 7 days 4 days, 11 hours left" in state
     assert "Postmark deletes it on" in state
     assert 'name="archived" value="1" checked' in response.content.decode()
     assert "old-promo" not in rows(client_as(viewer).get(list_url(server_a)))
