@@ -409,6 +409,8 @@ def _with_object(verb: str, event: AuditEvent, label: str) -> str:
         return verb
     for phrase, words in _OBJECTS:
         if phrase in verb and (phrase != "a page" or event.target_type == "page"):
+            if phrase == "a page" and not label.startswith("/"):  # named as people know it: "New stream on …"
+                words = "{label}"
             return verb.replace(phrase, words.format(label=label), 1)
     return f"{verb} ({label})"
 
@@ -434,8 +436,10 @@ def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
             intent = f"sign in as {event.target_label or event.actor_label}"
         elif event.target_type == "page":
             intent = INTENTS.get(event.action, "open a page")
-            intent = _with_object(intent, event, label) if event.action == "access.denied" else \
-                f"{intent} (on the page {label})"
+            if event.action == "access.denied":
+                intent = _with_object(intent, event, label)
+            else:  # a named page ("the page to archive stream …") or, in older entries, its address
+                intent = f"{intent} (from {label})" if not label.startswith("/") else f"{intent} (on the page {label})"
         else:
             intent = _with_object(INTENTS.get(event.action, event.action), event, label)
         what = f"tried to {intent} — {_OUTCOME_IN_SENTENCE.get(outcome, outcome)}"

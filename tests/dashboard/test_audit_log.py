@@ -141,8 +141,8 @@ def test_refused_failed_and_denied_attempts_are_shown_with_why(client_as, admin,
     sandbox.clear_faults()
     client_as(viewer).post(reverse("stream_archive", args=["acme", server_a.pk, "billing-news"]))
     said = sentences(client_as(admin).get(log_url()))
-    assert said[0] == ("Victor Viewer (viewer) tried to archive a stream (on the page /t/acme/servers/…/streams/"
-                       "billing-news/archive/) — not allowed: Needs the Editor role or higher")
+    assert said[0] == ("Victor Viewer (viewer) tried to archive a stream (from the page to archive stream "
+                       "billing-news on Acme Production) — not allowed: Needs the Editor role or higher")
     assert said[1].startswith("Edith Editor (editor) tried to create stream promo on Acme Production — failed: ")
     assert said[2] == ("Edith Editor (editor) tried to archive stream outbound on Acme Production — refused: "
                        "A default stream that Postmark never archives")
@@ -235,7 +235,7 @@ def test_the_person_filter_offers_members_and_former_members(client_as, admin, o
     ("servers", "Olivia Owner (owner) renamed server Acme Main (formerly Acme Production)"),
     ("members", "Olivia Owner (owner) changed the role of Victor Viewer from Viewer to Editor"),
     ("signin", "Victor Viewer signed in"),
-    ("other", "Victor Viewer (viewer) tried to open the page /t/acme/servers/connect/ — not allowed: Needs the "
+    ("other", "Victor Viewer (viewer) tried to open the page to connect a server — not allowed: Needs the "
               "Admin role or higher"),
 ])
 def test_the_action_filter_shows_one_group_of_actions(client_as, admin, owner, viewer, team_a, server_a, billing,
@@ -463,8 +463,8 @@ def test_a_servers_page_shows_its_history_to_every_member_and_the_log_link_to_ad
 def test_refused_visits_to_a_servers_pages_are_in_its_log_but_not_on_its_page(client_as, viewer, admin, server_a):
     client_as(viewer).get(reverse("server_token", args=["acme", server_a.pk]))
     in_log = sentences(client_as(admin).get(log_url(server=server_a.pk)))
-    assert in_log[0] == ("Victor Viewer (viewer) tried to open the page /t/acme/servers/…/token/ — not allowed: "
-                         "Needs the Admin role or higher")
+    assert in_log[0] == ("Victor Viewer (viewer) tried to open the page to replace the token of Acme Production "
+                         "— not allowed: Needs the Admin role or higher")
     on_page = client_as(admin).get(reverse("server_detail", args=["acme", server_a.pk])).content.decode()
     assert "tried to open" not in on_page
 
