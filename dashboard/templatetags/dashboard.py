@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import format_html
 
+from dashboard.user_agents import browser_summary
+
 register = template.Library()
 
 
@@ -101,3 +103,9 @@ def current_zone_label() -> str:
 def current_zone_name() -> str:
     """The active zone's full name ("Europe/Berlin")."""
     return timezone.get_current_timezone_name()
+
+
+@register.filter
+def browser(user_agent: str | None) -> str:
+    """A user-agent string in a few words: "Chrome 131 on Linux" (dashboard/user_agents.py)."""
+    return browser_summary(user_agent)

@@ -108,10 +108,12 @@ def test_the_page_says_how_long_entries_are_kept(client_as, admin, settings):
 def test_each_entry_shows_its_time_in_the_readers_zone_with_address_and_browser(client_as, admin, owner, team_a, at):
     admin.time_zone = "Europe/Berlin"
     admin.save()
-    with at(MOMENT), audit.context(ip="198.51.100.4", user_agent="Firefox/140 on Linux"):
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    with at(MOMENT), audit.context(ip="198.51.100.4", user_agent=agent):
         rename(owner, team_a, 1)
     page = text_of(client_as(admin).get(log_url()).content.decode())
-    assert "23 November 2025, 10:00 CET · from 198.51.100.4 · Firefox/140 on Linux" in page
+    assert "23 November 2025, 10:00 CET · from 198.51.100.4 · Chrome 131 on Linux Details" in page
+    assert f"Browser Chrome 131 on Linux {agent} " in page  # the whole string, in the entry's details
 
 
 def test_an_entry_opens_to_show_each_changed_value_before_and_after(client_as, admin, owner, team_a, server_a):
