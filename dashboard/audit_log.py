@@ -184,6 +184,9 @@ class AuditFilters:
     since: date | None = None
     until: date | None = None
     zone: tzinfo = UTC
+    unreadable_days: tuple[str, ...] = ()
+    typed_since: str = ""  # shown back in the field when it could not be read
+    typed_until: str = ""
 
     @property
     def is_filtered(self) -> bool:
@@ -227,12 +230,31 @@ class AuditFilters:
         return words[0].upper() + words[1:] if words else "All entries"
 
 
+# A day as the pages write it ("3 December 2026", "3 Dec 2026", "December 3, 2026") or as links carry it (ISO).
+# No all-digit forms but ISO: 3/12 is March to some readers and December to others.
+_DAY_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
+
+
 def _day(value: str | None) -> date | None:
-    try:
-        day = date.fromisoformat((value or "").strip())
-    except ValueError:
-        return None
-    return day if 1970 <= day.year <= 9998 else None
+    text = " ".join((value or "").replace(",", " ").split())
+    for form in _DAY_FORMATS:
+        try:
+            day = datetime.strptime(text, form).date()
+        except ValueError:
+            continue
+        return day if 1970 <= day.year <= 9998 else None
+    return None
+
+
+def _unreadable_days(query: QueryDict) -> tuple[str, ...]:
+    """What to tell the reader about a typed day that is not one, so it is not silently ignored."""
+    said = []
+    for key, label in (("from", "From"), ("to", "To")):
+        typed = (query.get(key) or "").strip()
+        if typed and _day(typed) is None:
+            said.append(f"“{typed[:40]}” in {label} is not a day this page can read, so it is left out: "
+                        "write it like 3 December 2026.")
+    return tuple(said)
 
 
 def parse_filters(query: QueryDict, *, team: Team, choices: Choices, zone: tzinfo) -> AuditFilters:
@@ -262,7 +284,8 @@ def parse_filters(query: QueryDict, *, team: Team, choices: Choices, zone: tzinf
         server=server if server_label else "", server_label=server_label,
         stream=stream if _STREAM_ID.match(stream) else "",
         outcome=outcome if outcome in OUTCOMES else "",
-        since=since, until=until, zone=zone,
+        since=since, until=until, zone=zone, unreadable_days=_unreadable_days(query),
+        typed_since=(query.get("from") or "").strip()[:40], typed_until=(query.get("to") or "").strip()[:40],
     )
 
 

@@ -327,6 +327,26 @@ def test_a_person_of_another_team_cannot_be_named_through_the_filter(client_as, 
     assert "All entries" in text_of(response.content.decode())
 
 
+@pytest.mark.parametrize("typed", ["23 November 2025", "23 Nov 2025", "November 23, 2025", "2025-11-23"])
+def test_a_day_is_typed_as_the_pages_write_it_and_shown_back_that_way(client_as, admin, owner, team_a, at, typed):
+    with at(MOMENT):
+        rename(owner, team_a, 1)
+    page = client_as(admin).get(log_url(**{"from": typed, "to": typed})).content.decode()
+
+    assert 'name="from" value="23 November 2025"' in page
+    assert "From 23 November 2025 to 23 November 2025 (UTC time)" in text_of(page)
+    assert "Days are written like 3 December 2026." in text_of(page)
+
+
+def test_a_day_that_cannot_be_read_is_said_and_left_out(client_as, admin, billing):
+    page = client_as(admin).get(log_url(**{"from": "12/03/2025"})).content.decode()
+
+    assert "“12/03/2025” in From is not a day this page can read, so it is left out: write it like 3 December " \
+           "2026." in text_of(page)
+    assert 'name="from" value="12/03/2025"' in page
+    assert "All entries" in text_of(page)
+
+
 def test_from_after_to_is_read_the_right_way_round(client_as, admin, owner, team_a, at):
     with at(MOMENT):
         rename(owner, team_a, 1)
