@@ -514,6 +514,17 @@ def _change(name: str, values: list) -> Change:
     return Change(FIELD_WORDS.get(name, name.replace("_", " ").capitalize()), before, after, is_moment)
 
 
+def people_named(events: Iterable[AuditEvent]) -> dict[int, str]:
+    """The names of the people these entries mention, by user id, for pages that list entries their own way."""
+    return _names(events, {})
+
+
+def person_and_role(event: AuditEvent, names: dict[int, str]) -> str:
+    """How every page names who did something: "Edith Editor (editor)", as the audit log's sentences do."""
+    entry = describe(event, names)
+    return f"{entry.who} ({entry.role})" if entry.role else entry.who
+
+
 def _names(events: Iterable[AuditEvent], known: dict[int, str]) -> dict[int, str]:
     """`known` plus the names of anyone else these entries mention (former members): one query at most."""
     wanted = set()

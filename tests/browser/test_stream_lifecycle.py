@@ -186,7 +186,7 @@ def test_an_editor_edits_archives_and_restores_a_stream_and_sees_each_step(open_
     expect(history.nth(2)).to_contain_text("edited the stream")
     expect(history.nth(2)).to_contain_text("Name: Billing news → Billing updates")
     expect(history.nth(3)).to_contain_text("created the stream")
-    expect(history.filter(has_text="edith@acme.example (Editor)")).to_have_count(4)
+    expect(history.filter(has_text="Edith Editor (editor)")).to_have_count(4)
     axe(page)
 
 
