@@ -6,6 +6,7 @@ page passes axe-core, whose colour-contrast rule checks the light scheme; the ow
 pages, walks them again in the dark scheme (`prefers-color-scheme: dark`).
 """
 
+import re
 from collections import deque
 from urllib.parse import urlsplit
 
@@ -122,3 +123,30 @@ def test_the_phone_header_leaves_the_first_screen_for_the_page(acme, open_page, 
     assert main_starts < 180, f"The header and team navigation take {main_starts:.0f} of {PHONE['height']} px"
     expect(page.get_by_text(f"Signed in as {acme['owner'].email}")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="Billing receipts")).to_be_in_viewport()
+
+
+def test_a_mistyped_confirmation_is_answered_in_the_archive_dialog_and_a_right_one_archives(
+    acme, open_page, axe, team_a, server_a
+):
+    page = open_page(acme["editor"], viewport=PHONE)
+    page.goto(f"/t/{team_a.slug}/servers/{server_a.pk}/streams/billing/")
+    axe(page)
+    page.get_by_role("link", name="Archive…").click()
+    dialog = page.get_by_role("dialog", name="Archive “Billing receipts” (billing)?")
+    confirmation = dialog.get_by_label("Type the stream's ID, billing, to confirm")
+    expect(confirmation).to_be_focused()
+
+    confirmation.fill("Billing")
+    dialog.get_by_role("button", name="Archive billing").click()
+
+    expect(dialog.get_by_text("Type the stream's ID, billing, exactly as shown, to confirm.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/streams/billing/$"))  # still the stream's page, the dialog open
+    expect(dialog.get_by_label("Type the stream's ID, billing, to confirm")).to_be_focused()
+    assert width_of(page) <= PHONE["width"]
+    axe(page)
+
+    dialog.get_by_label("Type the stream's ID, billing, to confirm").fill("billing")
+    dialog.get_by_role("button", name="Archive billing").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Archived")
+    axe(page)
