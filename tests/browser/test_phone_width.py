@@ -150,3 +150,17 @@ def test_a_mistyped_confirmation_is_answered_in_the_archive_dialog_and_a_right_o
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Archived")
     axe(page)
+
+
+def test_the_type_counts_say_when_they_include_archived_streams(acme, open_page, axe, team_a, server_a):
+    page = open_page(acme["viewer"], viewport=PHONE)
+    page.goto(f"/t/{team_a.slug}/servers/{server_a.pk}/streams/")
+    note = page.get_by_text("With archived streams included, each count includes that type's archived streams")
+    expect(note).to_be_hidden()
+    axe(page)
+
+    page.get_by_label("Include archived (1)").check()
+
+    expect(page.get_by_role("group", name="Type").get_by_role("radio", name="Broadcasts (3)")).to_be_visible()
+    expect(note).to_be_visible()
+    axe(page)
