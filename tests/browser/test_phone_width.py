@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from dashboard.postmark.sandbox import Sandbox, install
 from streams.services import stream_archive, stream_create
 from tests.browser.conftest import DESKTOP, PHONE
 
@@ -163,4 +164,48 @@ def test_the_type_counts_say_when_they_include_archived_streams(acme, open_page,
 
     expect(page.get_by_role("group", name="Type").get_by_role("radio", name="Broadcasts (3)")).to_be_visible()
     expect(note).to_be_visible()
+    axe(page)
+
+
+@pytest.fixture
+def postmark_down(sandbox, settings):
+    settings.POSTMARK_READ_TIMEOUT = 0.3
+    sandbox.set_faults(status=503)
+    yield
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def token_rejected(sandbox):
+    previous = install(Sandbox())  # Postmark no longer knows the token: it was reset or deleted there
+    yield
+    install(previous)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("trouble", ["postmark_down", "token_rejected"])
+def test_the_pages_of_a_server_in_trouble_fit_a_phone_in_both_schemes(
+    trouble, scheme, acme, open_page, axe, team_a, server_a, request
+):
+    page = open_page(acme["admin"], viewport=PHONE, color_scheme=scheme)
+    request.getfixturevalue(trouble)
+    streams = f"/t/{team_a.slug}/servers/{server_a.pk}/streams/"
+
+    # The pages that ask Postmark say what went wrong; the server's own page does not ask it.
+    asking = [f"/t/{team_a.slug}/", streams, f"{streams}billing/"]
+    for address in [*asking, f"/t/{team_a.slug}/servers/{server_a.pk}/"]:
+        page.goto(address)
+        if address in asking:
+            expect(page.locator("[role=alert]").first).to_be_visible()
+        assert width_of(page) <= PHONE["width"], f"{address} is {width_of(page)} px wide"
+        axe(page)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_team_without_servers_fits_a_phone_in_both_schemes(scheme, open_page, axe, outsider, team_b):
+    page = open_page(outsider, viewport=PHONE, color_scheme=scheme)
+    page.goto(f"/t/{team_b.slug}/")
+    expect(page.get_by_text("Globex has no Postmark servers yet.")).to_be_visible()
+
+    assert width_of(page) <= PHONE["width"]
     axe(page)
