@@ -3,7 +3,9 @@
 Each persona (and someone signed out) starts where signing in lands them and follows every link to a page of
 the dashboard, breadth first. At 390 px no page may be wider than the screen (no sideways scrolling), and each
 page passes axe-core, whose colour-contrast rule checks the light scheme; the owner, who reaches the most
-pages, walks them again in the dark scheme (`prefers-color-scheme: dark`).
+pages, walks them again in the dark scheme (`prefers-color-scheme: dark`). A server in trouble (Postmark down,
+its token rejected) and a team without servers are looked at the same way, as are the header's height and the
+archive dialog's answer to a mistyped ID on a phone.
 """
 
 import re
