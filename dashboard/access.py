@@ -32,13 +32,14 @@ def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.deni
             if membership is None:
                 access_record_outsider(actor=request.user, team_slug=team_slug, path=request.path)
                 raise Http404("No such team.")
+            # Set before the role check: the 403 page shows the team's navigation too.
+            request.team = membership.team
+            request.membership = membership
             if not membership.role_enum.at_least(role):
                 access_record_denial(actor=request.user, team=membership.team, role=membership.role,
                                      needed=role, path=request.path,
                                      action=denied_action if request.method == "POST" else "access.denied")
                 raise PermissionDenied(f"This needs the {role.label} role; yours is {membership.get_role_display()}.")
-            request.team = membership.team
-            request.membership = membership
             if request.session.get(SESSION_TEAM) != membership.team.slug:
                 request.session[SESSION_TEAM] = membership.team.slug
             return view(request, *args, **kwargs)

@@ -197,6 +197,9 @@ class AuditFilters:
     since: date | None = None
     until: date | None = None
     zone: tzinfo = UTC
+    unreadable_days: tuple[str, ...] = ()
+    typed_since: str = ""  # shown back in the field when it could not be read
+    typed_until: str = ""
 
     @property
     def is_filtered(self) -> bool:
@@ -240,12 +243,31 @@ class AuditFilters:
         return words[0].upper() + words[1:] if words else "All entries"
 
 
+# A day as the pages write it ("3 December 2026", "3 Dec 2026", "December 3, 2026") or as links carry it (ISO).
+# No all-digit forms but ISO: 3/12 is March to some readers and December to others.
+_DAY_FORMATS = ("%Y-%m-%d", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
+
+
 def _day(value: str | None) -> date | None:
-    try:
-        day = date.fromisoformat((value or "").strip())
-    except ValueError:
-        return None
-    return day if 1970 <= day.year <= 9998 else None
+    text = " ".join((value or "").replace(",", " ").split())
+    for form in _DAY_FORMATS:
+        try:
+            day = datetime.strptime(text, form).date()
+        except ValueError:
+            continue
+        return day if 1970 <= day.year <= 9998 else None
+    return None
+
+
+def _unreadable_days(query: QueryDict) -> tuple[str, ...]:
+    """What to tell the reader about a typed day that is not one, so it is not silently ignored."""
+    said = []
+    for key, label in (("from", "From"), ("to", "To")):
+        typed = (query.get(key) or "").strip()
+        if typed and _day(typed) is None:
+            said.append(f"“{typed[:40]}” in {label} is not a day this page can read, so it is left out: "
+                        "write it like 3 December 2026.")
+    return tuple(said)
 
 
 def parse_filters(query: QueryDict, *, team: Team, choices: Choices, zone: tzinfo) -> AuditFilters:
@@ -275,7 +297,8 @@ def parse_filters(query: QueryDict, *, team: Team, choices: Choices, zone: tzinf
         server=server if server_label else "", server_label=server_label,
         stream=stream if _STREAM_ID.match(stream) else "",
         outcome=outcome if outcome in OUTCOMES else "",
-        since=since, until=until, zone=zone,
+        since=since, until=until, zone=zone, unreadable_days=_unreadable_days(query),
+        typed_since=(query.get("from") or "").strip()[:40], typed_until=(query.get("to") or "").strip()[:40],
     )
 
 
@@ -443,6 +466,8 @@ def _with_object(verb: str, event: AuditEvent, label: str) -> str:
         return verb
     for phrase, words in _OBJECTS:
         if phrase in verb and (phrase != "a page" or event.target_type == "page"):
+            if phrase == "a page" and not label.startswith("/"):  # named as people know it: "New stream on …"
+                words = "{label}"
             return verb.replace(phrase, words.format(label=label), 1)
     return f"{verb} ({label})"
 
@@ -468,8 +493,10 @@ def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
             intent = f"sign in as {event.target_label or event.actor_label}"
         elif event.target_type == "page":
             intent = INTENTS.get(event.action, "open a page")
-            intent = _with_object(intent, event, label) if event.action == "access.denied" else \
-                f"{intent} (on the page {label})"
+            if event.action == "access.denied":
+                intent = _with_object(intent, event, label)
+            else:  # a named page ("the page to archive stream …") or, in older entries, its address
+                intent = f"{intent} (from {label})" if not label.startswith("/") else f"{intent} (on the page {label})"
         else:
             intent = _with_object(INTENTS.get(event.action, event.action), event, label)
         what = f"tried to {intent} — {_OUTCOME_IN_SENTENCE.get(outcome, outcome)}"
@@ -519,6 +546,17 @@ def _change(name: str, values: list) -> Change:
         before, after = (value.capitalize() if isinstance(value, str) else value for value in (before, after))
     is_moment = any(isinstance(value, datetime) for value in (before, after))
     return Change(FIELD_WORDS.get(name, name.replace("_", " ").capitalize()), before, after, is_moment)
+
+
+def people_named(events: Iterable[AuditEvent]) -> dict[int, str]:
+    """The names of the people these entries mention, by user id, for pages that list entries their own way."""
+    return _names(events, {})
+
+
+def person_and_role(event: AuditEvent, names: dict[int, str]) -> str:
+    """How every page names who did something: "Edith Editor (editor)", as the audit log's sentences do."""
+    entry = describe(event, names)
+    return f"{entry.who} ({entry.role})" if entry.role else entry.who
 
 
 def _names(events: Iterable[AuditEvent], known: dict[int, str]) -> dict[int, str]:

@@ -15,12 +15,13 @@ from dashboard.postmark.client import Stream
 from streams.services import PURGE_AFTER, purge_moment
 
 WARNING_UNDER = timedelta(days=14)
-DANGER_UNDER = timedelta(days=3)
+# Seven days or less left is urgent: a week is about the least in which a team notices and acts.
+URGENT_WITHIN = timedelta(days=7)
 
 URGENCY_TEXT = {
     "calm": "Can be restored",
     "warning": "Purging within 2 weeks",
-    "danger": "Purging in under 3 days",
+    "danger": "Urgent: purging within 7 days",
     "past": "Deleted by Postmark",
 }
 
@@ -84,10 +85,10 @@ class PurgeCountdown:
 
     @property
     def urgency(self) -> str:
-        """`calm` (14 days or more left), `warning` (under 14 days), `danger` (under 3 days) or `past`."""
+        """`calm` (14 days or more left), `warning` (under 14 days), `danger` (7 days or less) or `past`."""
         if self.is_past:
             return "past"
-        if self.time_left < DANGER_UNDER:
+        if self.time_left <= URGENT_WITHIN:
             return "danger"
         if self.time_left < WARNING_UNDER:
             return "warning"

@@ -4,17 +4,16 @@ The rules of roles live here: nobody grants a role above their own or changes so
 access, and a team always keeps at least one owner.
 """
 
-import re
 
 from django.conf import settings
 from django.utils.text import slugify
 
 from dashboard import audit
 from dashboard.models import AuditEvent, Membership, Role, Team, User
+from dashboard.page_names import masked_path, page_name
 from dashboard.services import ServiceError
 
 Outcome = AuditEvent.Outcome
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 RESERVED_SLUGS = {"new", "teams", "admin", "accounts", "invitations", "static", "healthz"}
 
 
@@ -156,8 +155,8 @@ def member_leave(*, actor: User, team: Team) -> None:
 def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: Role | str, path: str,
                          action: str = "access.denied") -> None:
     """A member asked for something their role does not allow; `action` names the attempt when it is one."""
-    # A server's id means nothing to a reader of the log; the target id keeps the whole path.
-    label = _UUID.sub("…", path)[:200]
+    # The log names the page as people know it ("New stream on Acme Production"); the target id keeps the path.
+    label = page_name(path, team=team)
     audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.DENIED,
                  target_type="page", target_id=path[:100], target_label=label,
                  detail=f"Needs the {Role(needed).label} role or higher.")
@@ -169,14 +168,15 @@ def access_record_outsider(*, actor: User, team_slug: str, path: str) -> None:
     leaves nothing in anyone else's log. The person is told nothing either way (404)."""
     team = Team.objects.filter(slug=team_slug).first()
     audit.record(action="access.denied", actor=actor, team=team, outcome=Outcome.DENIED,
-                 target_type="page", target_id=path[:100], target_label=_UUID.sub("…", path)[:200],
+                 target_type="page", target_id=path[:100],
+                 target_label=page_name(path, team=team) if team else masked_path(path),
                  detail="Not a member of this team.")
 
 
 def access_record_csrf_failure(*, actor: User, team: Team | None, role: Role | str | None, path: str) -> None:
     """A signed-in person's form was refused by the CSRF check: stale, or sent from another site."""
     audit.record(action="access.csrf", actor=actor, team=team, role=role, outcome=Outcome.DENIED,
-                 target_type="page", target_id=path[:100], target_label=_UUID.sub("…", path)[:200],
+                 target_type="page", target_id=path[:100], target_label=masked_path(path),
                  detail="The form was open too long or came from another site.")
 
 

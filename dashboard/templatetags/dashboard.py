@@ -16,6 +16,8 @@ from django.utils.dates import MONTHS
 from django.utils.html import format_html
 from django.utils.translation import get_language
 
+from dashboard.user_agents import browser_summary
+
 register = template.Library()
 
 
@@ -125,3 +127,9 @@ def current_zone_label() -> str:
 def current_zone_name() -> str:
     """The active zone's full name ("Europe/Berlin")."""
     return timezone.get_current_timezone_name()
+
+
+@register.filter
+def browser(user_agent: str | None) -> str:
+    """A user-agent string in a few words: "Chrome 131 on Linux" (dashboard/user_agents.py)."""
+    return browser_summary(user_agent)

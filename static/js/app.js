@@ -134,14 +134,14 @@
   }, true);
 })();
 
-// The streams filter form updates the table as people choose (htmx); its submit button is then only a
-// fallback, so it steps back visually. Without JavaScript it stays a plain, prominent button.
+// The streams filter form updates the table as people choose (htmx), so its submit button would only
+// repeat what already happened: it is hidden. Without JavaScript it stays a plain, prominent button.
 (function () {
   "use strict";
   function quieten(root) {
     if (!window.htmx) { return; }
     root.querySelectorAll("[data-filters-submit]").forEach(function (button) {
-      button.classList.add("button--quiet");
+      button.hidden = true;
     });
   }
   document.addEventListener("DOMContentLoaded", function () { quieten(document); });
@@ -249,3 +249,29 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.shouldSwap = true;
   }
 });
+
+// A table wider than its box scrolls sideways inside it (.table-wrap). Keyboard people can scroll it only if it
+// can take focus, so a box that overflows becomes a named, focusable region; one that fits stays out of the tab order.
+(function () {
+  "use strict";
+  function label(wrap) {
+    const table = wrap.querySelector("table");
+    const caption = table && table.caption;
+    const named = table && (table.getAttribute("aria-label") || (caption && caption.textContent));
+    return (named || "Table").trim() + " (scrolls sideways)";
+  }
+  function mark(root) {
+    root.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", label(wrap));
+      } else if (wrap.getAttribute("role") === "region") {
+        ["tabindex", "role", "aria-label"].forEach(function (name) { wrap.removeAttribute(name); });
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { mark(document); });
+  document.addEventListener("htmx:afterSettle", function () { mark(document); });
+  window.addEventListener("resize", function () { mark(document); });
+})();

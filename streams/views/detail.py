@@ -23,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from dashboard.access import team_required
 from dashboard.audit import ACTIONS
-from dashboard.audit_log import FIELD_WORDS, OUTCOMES
+from dashboard.audit_log import FIELD_WORDS, OUTCOMES, people_named, person_and_role
 from dashboard.forms import apply_service_error
 from dashboard.models import AuditEvent, Role, Server
 from dashboard.services import ServiceError
@@ -81,7 +81,7 @@ class Change:
 class HistoryEntry:
     event: AuditEvent
     what: str
-    who_role: str
+    who: str  # "Edith Editor (editor)", as the audit log names people
     outcome_text: str
     outcome_class: str
     changes: list[Change]
@@ -109,7 +109,9 @@ def _change(name: str, values: list) -> Change:
 
 def _history(request: HttpRequest, server: Server, stream_id: str) -> list[HistoryEntry]:
     entries = []
-    for event in stream_history(team=request.team, server=server, stream_id=stream_id):
+    events = list(stream_history(team=request.team, server=server, stream_id=stream_id))
+    names = people_named(events)
+    for event in events:
         text, css = OUTCOMES.get(event.outcome, (event.get_outcome_display(), ""))
         if event.outcome == Outcome.REFUSED and event.detail.startswith(("Postmark code", "HTTP")):
             text = REFUSED_BY_POSTMARK  # other refusals came from here, before Postmark was asked
@@ -117,7 +119,7 @@ def _history(request: HttpRequest, server: Server, stream_id: str) -> list[Histo
                    if isinstance(values, list) and len(values) == 2]
         entries.append(HistoryEntry(
             event=event, what=ACTIONS.get(event.action, event.action).replace(" a stream", " the stream"),
-            who_role=Role(event.actor_role).label if event.actor_role in Role.values else "",
+            who=person_and_role(event, names),
             outcome_text=text, outcome_class=css, changes=changes,
         ))
     return entries

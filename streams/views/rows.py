@@ -22,8 +22,8 @@ from dashboard.templatetags.dashboard import day_text, moment_text, utc_stamp
 from streams.purge import PurgeCountdown, countdown_for
 
 HANDLING_TEXT = {
-    UnsubscribeHandling.POSTMARK: "Postmark adds and handles the unsubscribe link",
-    UnsubscribeHandling.CUSTOM: "You handle unsubscribes yourselves",
+    UnsubscribeHandling.POSTMARK: "By Postmark",
+    UnsubscribeHandling.CUSTOM: "By you",
 }
 
 
@@ -128,7 +128,7 @@ def server_address(team_slug: str, name: str) -> Callable[[object], str]:
 
 
 def handling_text(stream: Stream) -> str:
-    return HANDLING_TEXT.get(stream.unsubscribe_handling, f"None ({stream.stream_type.value.lower()})")
+    return HANDLING_TEXT.get(stream.unsubscribe_handling, "None")
 
 
 def stream_rows(

@@ -119,16 +119,18 @@ def test_an_editor_who_types_the_wrong_id_in_the_dialog_is_told_so_and_keeps_the
     page.keyboard.type("new")
     page.keyboard.press("Enter")
 
-    # A plain form: the full confirmation page answers, with the field marked and the reason under it.
-    expect(page).to_have_url(re.compile(r"/streams/news/archive/$"))
-    field = page.get_by_label("Type the stream's ID")
+    # The dialog answers, with the field marked, the reason under it and the keyboard back in the field.
+    dialog = page.get_by_role("dialog")
+    field = dialog.get_by_label("Type the stream's ID")
     expect(field).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("#id_confirmation_errors")).not_to_be_empty()
+    expect(dialog.locator("#id_confirmation_errors")).not_to_be_empty()
+    expect(page).to_have_url(re.compile(r"/streams/news/(#main)?$"))
+    expect(field).to_be_focused()
     axe(page)
-    focus_by_tabbing(page, field)
     page.keyboard.press("Control+A")
     page.keyboard.type("news")
     page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page.get_by_role("heading", level=1)).to_have_text("News news Archived")
     axe(page)
 

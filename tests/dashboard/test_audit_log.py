@@ -108,10 +108,12 @@ def test_the_page_says_how_long_entries_are_kept(client_as, admin, settings):
 def test_each_entry_shows_its_time_in_the_readers_zone_with_address_and_browser(client_as, admin, owner, team_a, at):
     admin.time_zone = "Europe/Berlin"
     admin.save()
-    with at(MOMENT), audit.context(ip="198.51.100.4", user_agent="Firefox/140 on Linux"):
+    agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    with at(MOMENT), audit.context(ip="198.51.100.4", user_agent=agent):
         rename(owner, team_a, 1)
     page = text_of(client_as(admin).get(log_url()).content.decode())
-    assert "23 November 2025, 10:00 CET · from 198.51.100.4 · Firefox/140 on Linux" in page
+    assert "23 November 2025, 10:00 CET · from 198.51.100.4 · Chrome 131 on Linux Details" in page
+    assert f"Browser Chrome 131 on Linux {agent} " in page  # the whole string, in the entry's details
 
 
 def test_an_entry_opens_to_show_each_changed_value_before_and_after(client_as, admin, owner, team_a, server_a):
@@ -141,8 +143,8 @@ def test_refused_failed_and_denied_attempts_are_shown_with_why(client_as, admin,
     sandbox.clear_faults()
     client_as(viewer).post(reverse("stream_archive", args=["acme", server_a.pk, "billing-news"]))
     said = sentences(client_as(admin).get(log_url()))
-    assert said[0] == ("Victor Viewer (viewer) tried to archive a stream (on the page /t/acme/servers/…/streams/"
-                       "billing-news/archive/) — not allowed: Needs the Editor role or higher")
+    assert said[0] == ("Victor Viewer (viewer) tried to archive a stream (from the page to archive stream "
+                       "billing-news on Acme Production) — not allowed: Needs the Editor role or higher")
     assert said[1].startswith("Edith Editor (editor) tried to create stream promo on Acme Production — failed: ")
     assert said[2] == ("Edith Editor (editor) tried to archive stream outbound on Acme Production — refused: "
                        "A default stream that Postmark never archives")
@@ -235,7 +237,7 @@ def test_the_person_filter_offers_members_and_former_members(client_as, admin, o
     ("servers", "Olivia Owner (owner) renamed server Acme Main (formerly Acme Production)"),
     ("members", "Olivia Owner (owner) changed the role of Victor Viewer from Viewer to Editor"),
     ("signin", "Victor Viewer signed in"),
-    ("other", "Victor Viewer (viewer) tried to open the page /t/acme/servers/connect/ — not allowed: Needs the "
+    ("other", "Victor Viewer (viewer) tried to open the page to connect a server — not allowed: Needs the "
               "Admin role or higher"),
 ])
 def test_the_action_filter_shows_one_group_of_actions(client_as, admin, owner, viewer, team_a, server_a, billing,
@@ -323,6 +325,26 @@ def test_a_person_of_another_team_cannot_be_named_through_the_filter(client_as, 
     response = client_as(admin).get(log_url(person=outsider.pk))
     assert "oscar" not in response.content.decode().lower()
     assert "All entries" in text_of(response.content.decode())
+
+
+@pytest.mark.parametrize("typed", ["23 November 2025", "23 Nov 2025", "November 23, 2025", "2025-11-23"])
+def test_a_day_is_typed_as_the_pages_write_it_and_shown_back_that_way(client_as, admin, owner, team_a, at, typed):
+    with at(MOMENT):
+        rename(owner, team_a, 1)
+    page = client_as(admin).get(log_url(**{"from": typed, "to": typed})).content.decode()
+
+    assert 'name="from" value="23 November 2025"' in page
+    assert "From 23 November 2025 to 23 November 2025 (UTC time)" in text_of(page)
+    assert "Days are written like 3 December 2026." in text_of(page)
+
+
+def test_a_day_that_cannot_be_read_is_said_and_left_out(client_as, admin, billing):
+    page = client_as(admin).get(log_url(**{"from": "12/03/2025"})).content.decode()
+
+    assert "“12/03/2025” in From is not a day this page can read, so it is left out: write it like 3 December " \
+           "2026." in text_of(page)
+    assert 'name="from" value="12/03/2025"' in page
+    assert "All entries" in text_of(page)
 
 
 def test_from_after_to_is_read_the_right_way_round(client_as, admin, owner, team_a, at):
@@ -463,8 +485,8 @@ def test_a_servers_page_shows_its_history_to_every_member_and_the_log_link_to_ad
 def test_refused_visits_to_a_servers_pages_are_in_its_log_but_not_on_its_page(client_as, viewer, admin, server_a):
     client_as(viewer).get(reverse("server_token", args=["acme", server_a.pk]))
     in_log = sentences(client_as(admin).get(log_url(server=server_a.pk)))
-    assert in_log[0] == ("Victor Viewer (viewer) tried to open the page /t/acme/servers/…/token/ — not allowed: "
-                         "Needs the Admin role or higher")
+    assert in_log[0] == ("Victor Viewer (viewer) tried to open the page to replace the token of Acme Production "
+                         "— not allowed: Needs the Admin role or higher")
     on_page = client_as(admin).get(reverse("server_detail", args=["acme", server_a.pk])).content.decode()
     assert "tried to open" not in on_page
 

@@ -52,6 +52,7 @@ def test_a_missing_team_gets_the_protective_headers(client_as, outsider, team_a)
     response = client_as(outsider).get(reverse("member_list", kwargs={"team_slug": team_a.slug}))
     assert response.status_code == 404
     assert "We can't find that page" in response.content.decode()
+    assert "Signed in as <strong>oscar@globex.example</strong>" in response.content.decode()  # with the site header
     assert_protected(response)
 
 

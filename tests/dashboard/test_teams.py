@@ -303,7 +303,7 @@ def test_a_denied_server_page_is_recorded_though_its_address_holds_a_uuid(client
     assert client_as(viewer).get(path).status_code == 403
     event = AuditEvent.objects.get(action="access.denied")
     assert (event.outcome, event.actor_id, event.team_id, event.target_id) == ("denied", viewer.pk, team_a.pk, path)
-    assert event.target_label == "/t/acme/servers/…/token/"
+    assert event.target_label == "the page to replace the token of Acme Production"
 
 
 def test_the_first_person_of_a_deployment_comes_from_createsuperuser_and_starts_a_team(client, password):

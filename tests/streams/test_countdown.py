@@ -65,8 +65,22 @@ def test_a_stream_archived_43_days_ago_is_in_danger():
 
     assert countdown.time_left_text == "1 day, 12 hours"
     assert countdown.urgency == "danger"
-    assert countdown.urgency_text == "Purging in under 3 days"
+    assert countdown.urgency_text == "Urgent: purging within 7 days"
     assert countdown.percent_passed == 96
+
+
+@pytest.mark.parametrize(("days_left", "urgency", "words"), [
+    (14, "calm", "Can be restored"),
+    (13.9, "warning", "Purging within 2 weeks"),
+    (7.01, "warning", "Purging within 2 weeks"),
+    (7, "danger", "Urgent: purging within 7 days"),
+    (5, "danger", "Urgent: purging within 7 days"),
+    (0.01, "danger", "Urgent: purging within 7 days"),
+])
+def test_seven_days_or_less_before_the_purge_is_urgent_in_words_and_colour(days_left, urgency, words):
+    countdown = countdown_for(archived(45 - days_left), now=NOW)
+
+    assert (countdown.urgency, countdown.urgency_text) == (urgency, words)
 
 
 def test_a_stream_archived_yesterday_is_calm():
@@ -146,7 +160,7 @@ def test_the_compact_countdown_for_a_table_row_keeps_the_words():
     markup = render("{% purge_countdown stream compact=True now=now %}", stream=archived(43), now=NOW)
 
     assert "countdown--compact" in markup and "countdown--danger" in markup
-    assert "Purging in under 3 days" in text_of(markup)
+    assert "Urgent: purging within 7 days" in text_of(markup)
     assert "2 days left" in text_of(markup)
     assert "style=" not in markup
 

@@ -83,11 +83,11 @@ def test_the_table_shows_each_active_stream_in_plain_words(client_as, viewer, se
     assert response.status_code == 200
     assert rows(response) == ACTIVE_BY_NAME
     assert row(response, "billing-receipts").startswith(
-        "Billing receipts Receipts sent after each payment billing-receipts Transactional None (transactional)")
-    assert "Broadcasts Postmark adds and handles the unsubscribe link" in row(response, "newsletter")
-    assert "Broadcasts You handle unsubscribes yourselves" in row(response, "product-news")
-    assert "Inbound None (inbound)" in row(response, "inbound")
-    assert row(response, "outbound").endswith("Never Active")
+        "Billing receipts Receipts sent after each payment billing-receipts Transactional None")
+    assert "Broadcasts By Postmark" in row(response, "newsletter")
+    assert "Broadcasts By you" in row(response, "product-news")
+    assert "Inbound None" in row(response, "inbound")
+    assert row(response, "outbound").endswith("Not changed Active")
     assert "8 of 10 stream slots used" in page
     assert "Archived streams keep their slot until Postmark deletes them" in page
     assert "10 is Postmark's usual limit per server; Postmark support can raise it." in page
@@ -130,7 +130,7 @@ def test_including_archived_streams_shows_them_with_their_countdown(client_as, v
 
     assert "old-promo" in rows(response)
     state = row(response, "old-promo")
-    assert "Archived Purging within 2 weeks 4 days, 11 hours left" in state
+    assert "Archived Urgent: purging within 7 days 4 days, 11 hours left" in state
     assert "Postmark deletes it on" in state
     assert 'name="archived" value="1" checked' in response.content.decode()
     assert "old-promo" not in rows(client_as(viewer).get(list_url(server_a)))

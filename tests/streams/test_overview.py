@@ -127,7 +127,8 @@ def test_purging_soon_lists_archived_streams_of_every_server_soonest_first(clien
 
     assert purging_rows(response) == ["old-receipts", "test-news", "spring-sale"]
     rows = [text(found) for found in re.findall(r"<tr data-stream=.*?</tr>", panel, re.S)]
-    assert rows[0].startswith("Old receipts old-receipts Acme Production Purging in under 3 days 1 day, 11 hours left")
+    assert rows[0].startswith(
+        "Old receipts old-receipts Acme Production Urgent: purging within 7 days 1 day, 11 hours left")
     assert rows[1].startswith("Test newsletter test-news Acme Staging Purging within 2 weeks 9 days, 11 hours left")
     assert rows[2].startswith("Spring sale spring-sale Acme Production Can be restored 34 days, 11 hours left")
     assert "Postmark deletes it on" in rows[0]

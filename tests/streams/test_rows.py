@@ -52,12 +52,12 @@ def test_a_stream_never_updated_has_no_update_date():
 
 
 @pytest.mark.parametrize(("handling", "stream_type", "words"), [
-    (UnsubscribeHandling.POSTMARK, StreamType.BROADCASTS, "Postmark adds and handles the unsubscribe link"),
-    (UnsubscribeHandling.CUSTOM, StreamType.BROADCASTS, "You handle unsubscribes yourselves"),
-    (UnsubscribeHandling.NONE, StreamType.TRANSACTIONAL, "None (transactional)"),
-    (UnsubscribeHandling.NONE, StreamType.INBOUND, "None (inbound)"),
+    (UnsubscribeHandling.POSTMARK, StreamType.BROADCASTS, "By Postmark"),
+    (UnsubscribeHandling.CUSTOM, StreamType.BROADCASTS, "By you"),
+    (UnsubscribeHandling.NONE, StreamType.TRANSACTIONAL, "None"),
+    (UnsubscribeHandling.NONE, StreamType.INBOUND, "None"),
 ])
-def test_unsubscribe_handling_reads_as_a_sentence(handling, stream_type, words):
+def test_unsubscribe_handling_reads_in_two_words(handling, stream_type, words):
     [row] = stream_rows([stream(handling=handling, stream_type=stream_type)], team_slug="acme", server_pk=SERVER)
     assert row.handling == words
 
