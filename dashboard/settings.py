@@ -402,3 +402,5 @@ MIDDLEWARE.insert(MIDDLEWARE.index("django_htmx.middleware.HtmxMiddleware") + 1,
 TWO_FACTOR_REQUIRED = env_bool("TWO_FACTOR_REQUIRED", default=not LOCAL)
 # The name authenticator apps show beside the code.
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Postmark Streams Dashboard")
+# The admin lists devices (an operator deletes one for a person who lost their phone) without their keys.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
