@@ -58,8 +58,7 @@ def _spaced_key(device: TOTPDevice) -> str:
     return " ".join(key[i:i + 4] for i in range(0, len(key), 4))
 
 
-def _page(request: HttpRequest, *, form: CodeForm | None = None, off_form: CodeForm | None = None,
-          status: int = 200) -> HttpResponse:
+def _page(request: HttpRequest, *, form: CodeForm | None = None, off_form: CodeForm | None = None) -> HttpResponse:
     user = request.user
     context = {"required": two_factor_required(user=user)}
     if two_factor_is_on(user=user):
@@ -68,7 +67,7 @@ def _page(request: HttpRequest, *, form: CodeForm | None = None, off_form: CodeF
         device = two_factor_start(actor=user)
         context.update(on=False, qr_svg=_qr_svg(device.config_url), key=_spaced_key(device),
                        form=form or _app_code_form())
-    return render(request, "dashboard/two_factor.html", context, status=status)
+    return render(request, "dashboard/two_factor.html", context)
 
 
 def _codes_page(request: HttpRequest, codes: list[str]) -> HttpResponse:
@@ -97,7 +96,7 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
             remember_step(request, request.user)
             messages.success(request, "Two-factor sign-in is on. Keep your recovery codes somewhere safe.")
             return _codes_page(request, codes)
-    return _page(request, form=form, status=422)
+    return _page(request, form=form)
 
 
 @not_team_scoped
@@ -125,7 +124,7 @@ def two_factor_turn_off_view(request: HttpRequest) -> HttpResponse:
             remember_step(request, request.user)
             messages.success(request, "Two-factor sign-in is off. You now sign in with your password alone.")
             return redirect("two_factor")
-    return _page(request, off_form=form, status=422)
+    return _page(request, off_form=form)
 
 
 def _next_address(request: HttpRequest) -> str:
@@ -144,6 +143,7 @@ def two_factor_code(request: HttpRequest) -> HttpResponse:
         return redirect(_next_address(request) or "home")
     form = CodeForm(request.POST or None, label="Code",
                     help_text="The 6 digits your authenticator app shows now, or one of your recovery codes.")
+    form.fields["code"].widget.attrs["autofocus"] = True  # the page's one task, as the sign-in page's e-mail field
     if request.method == "POST" and form.is_valid():
         try:
             checked = two_factor_check(actor=request.user, code=form.cleaned_data["code"])
@@ -157,6 +157,5 @@ def two_factor_code(request: HttpRequest) -> HttpResponse:
                                           f"{checked.recovery_codes_left} left. Make new ones on your "
                                           "two-factor sign-in page if you are running low.")
             return redirect(_next_address(request) or "home")
-    status = 422 if request.method == "POST" else 200
-    return render(request, "registration/two_factor_code.html", {"form": form, "next": _next_address(request)},
-                  status=status)
+    # A wrong code re-renders the page with its reason, as the sign-in page does for a wrong password (200).
+    return render(request, "registration/two_factor_code.html", {"form": form, "next": _next_address(request)})
