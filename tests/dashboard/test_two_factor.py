@@ -196,3 +196,13 @@ def test_signing_out_stays_open_while_the_code_is_awaited(client, user, password
     response = client.post(reverse("logout"))
     assert response["Location"] == reverse("login")
     assert "_auth_user_id" not in client.session
+
+
+def test_the_admin_site_waits_for_the_code_too(client, user, password):
+    user.is_staff = user.is_superuser = True
+    user.save()
+    turn_on(user)
+    sign_in_with_password(client, user, password)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("two_factor_code"))

@@ -1,10 +1,15 @@
 """Two-factor sign-in required of owners and admins of a team with servers (TWO_FACTOR_REQUIRED), and the
 members page telling owners who has it."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.urls import reverse
 
 from dashboard.models import AuditEvent
+from tests.dashboard.test_settings import CONFIG_VARIABLES, PRODUCTION, REPO
 from tests.dashboard.test_two_factor import app_code, turn_on, verified
 
 pytestmark = pytest.mark.django_db
@@ -13,6 +18,22 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def required(settings):
     settings.TWO_FACTOR_REQUIRED = True
+
+
+def _required_under(**env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k not in (*CONFIG_VARIABLES, "TWO_FACTOR_REQUIRED")}
+    probe = "import django; django.setup(); from django.conf import settings; print(settings.TWO_FACTOR_REQUIRED)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**clean, "DJANGO_SETTINGS_MODULE": "dashboard.settings", **PRODUCTION, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_requirement_is_on_in_production_off_in_the_demo_and_a_setting_either_way():
+    assert _required_under() == "True"
+    assert _required_under(DEMO="1") == "False"
+    assert _required_under(DEMO="1", TWO_FACTOR_REQUIRED="1") == "True"
+    assert _required_under(TWO_FACTOR_REQUIRED="0") == "False"
 
 
 @pytest.mark.parametrize("persona", ["owner", "admin"])
