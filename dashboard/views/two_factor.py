@@ -29,7 +29,7 @@ from dashboard.services.two_factor import (
     two_factor_start,
     two_factor_turn_off,
 )
-from dashboard.two_factor import CODE, pending_step, remember_step
+from dashboard.two_factor import CODE, remember_step
 
 
 class CodeForm(forms.Form):
@@ -139,7 +139,8 @@ def _next_address(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def two_factor_code(request: HttpRequest) -> HttpResponse:
     """The second step of signing in, for a person with two-factor sign-in on."""
-    if pending_step(request) != CODE:
+    # Asked afresh here, not from the session: it may have been turned off in another browser meanwhile.
+    if request.user.is_verified() or remember_step(request, request.user) != CODE:
         return redirect(_next_address(request) or "home")
     form = CodeForm(request.POST or None, label="Code",
                     help_text="The 6 digits your authenticator app shows now, or one of your recovery codes.")

@@ -206,3 +206,13 @@ def test_the_admin_site_waits_for_the_code_too(client, user, password):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("two_factor_code"))
+
+
+def test_turned_off_in_another_browser_the_code_page_lets_this_one_through(client, user, password):
+    turn_on(user)
+    sign_in_with_password(client, user, password)
+    assert client.get(reverse("team_list")).status_code == 302
+    TOTPDevice.objects.filter(user=user).delete()  # as turning it off elsewhere does
+    response = client.get(reverse("two_factor_code") + "?next=/teams/")
+    assert response["Location"] == "/teams/"
+    assert client.get(reverse("team_list")).status_code == 200
