@@ -388,3 +388,19 @@ WATCH_EVERY_MINUTES = env_number("WATCH_EVERY_MINUTES", "15", unit="minutes")
 DASHBOARD_URL = os.environ.get("DASHBOARD_URL", "http://127.0.0.1:8000")
 # Where django.core.mail.backends.filebased.EmailBackend, if chosen, writes each e-mail.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# --- Two-factor sign-in (issue 15) --------------------------------------------------------------------------
+# django-otp's TOTP devices (an authenticator app) and static-token devices (recovery codes). After the password,
+# a session is not verified until a code passes (dashboard.two_factor.TwoFactorMiddleware, after OTPMiddleware).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                  "django_otp.middleware.OTPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django_htmx.middleware.HtmxMiddleware") + 1,
+                  "dashboard.two_factor.TwoFactorMiddleware")
+# Owners and admins of a team with servers hold the keys to Postmark: with this on, they must set it up before
+# anything else. On by default in production; off for `make demo` (TWO_FACTOR_REQUIRED=1 make demo turns it on).
+TWO_FACTOR_REQUIRED = env_bool("TWO_FACTOR_REQUIRED", default=not LOCAL)
+# The name authenticator apps show beside the code.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Postmark Streams Dashboard")
+# The admin lists devices (an operator deletes one for a person who lost their phone) without their keys.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -6,12 +6,14 @@ from django.dispatch import receiver
 
 from dashboard.middleware import start_session_clock
 from dashboard.services import accounts
+from dashboard.two_factor import remember_step
 
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
 def on_sign_in(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         start_session_clock(request)
+        remember_step(request, user)  # a new sign-in: does this person need a code, or a set-up, first?
     accounts.account_record_sign_in(actor=user)
 
 

@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard.forms import SignInForm
-from dashboard.views import accounts, audit_log, core, members, servers, teams
+from dashboard.views import accounts, audit_log, core, members, servers, teams, two_factor
 
 team_urls = [
     # The team's home is its streams overview; this root URLconf wires the streams app in by name only.
@@ -41,6 +41,12 @@ account_urls = [
     path("password/reset/<uidb64>/<token>/", accounts.password_reset_confirm, name="password_reset_confirm"),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("reminders/", include("reminders.account_urls")),  # purge reminders on or off, per team
+    # Two-factor sign-in: set-up, the code after the password, recovery codes, turning it off.
+    path("two-factor/", two_factor.two_factor, name="two_factor"),
+    path("two-factor/confirm/", two_factor.two_factor_confirm_view, name="two_factor_confirm"),
+    path("two-factor/code/", two_factor.two_factor_code, name="two_factor_code"),
+    path("two-factor/recovery-codes/", two_factor.two_factor_recovery_codes_view, name="two_factor_recovery_codes"),
+    path("two-factor/turn-off/", two_factor.two_factor_turn_off_view, name="two_factor_turn_off"),
 ]
 
 urlpatterns = [

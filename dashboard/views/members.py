@@ -20,6 +20,7 @@ from dashboard.services.invitations import (
     invitation_revoke,
 )
 from dashboard.services.teams import member_remove, member_set_role
+from dashboard.services.two_factor import two_factor_users
 
 
 def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None) -> HttpResponse:
@@ -29,6 +30,12 @@ def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None
     for membership in memberships:
         is_me = membership.user_id == request.user.pk
         membership.manageable = can_manage and my_role.at_least(membership.role) and not is_me
+    # Owners see who signs in with two factors (one query for the whole team).
+    show_two_factor = my_role == Role.OWNER
+    if show_two_factor:
+        with_two_factor = two_factor_users(user_ids=[membership.user_id for membership in memberships])
+        for membership in memberships:
+            membership.two_factor = membership.user_id in with_two_factor
     invitations = list(request.team.invitations.select_related("invited_by", "accepted_by")[:50]) if can_manage else []
     for invitation in invitations:
         invitation.revocable = invitation.is_pending and my_role.at_least(invitation.role)
@@ -36,6 +43,7 @@ def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None
         "memberships": memberships,
         "invitations": invitations,
         "can_manage": can_manage,
+        "show_two_factor": show_two_factor,
         "invite_form": invite_form or InviteForm(highest_role=my_role),
         "roles": list(Role),
         # One <select> per row is written out in the template: a form per member costs ~0.5 ms each.
