@@ -1,11 +1,12 @@
-"""No 500 for anything a person sends (issue 15): every URL of the URLConf, as every persona, with generated input.
+"""No 500 for anything a person or Postmark sends (issue 15): every URL of the URLConf, with generated input.
 
 Each URL gets its path filled with team A's real objects or made-up ones, then a GET with a generated query
 string and a POST with generated form data, built from the field names the view's forms and the page declare
-plus junk, as a persona Hypothesis picks. Any 5xx fails, and so does a marker sent in the input coming back
-unescaped in a page. Hypothesis is derandomized and keeps no example database, so every CI run sends the same
-requests; the budget per URL is small on purpose (the role matrix in tests/dashboard/test_access.py already sends
-every persona to every team URL), and a list of values that are hard for a form is always in the draw.
+plus junk, as a persona Hypothesis picks, while the sandbox plays Postmark well or in trouble. Any 5xx fails,
+and so does a marker sent in the input coming back unescaped in a page. Hypothesis is derandomized and keeps no
+example database, so every CI run sends the same requests; the budget per URL is small on purpose (the role
+matrix in tests/dashboard/test_access.py already sends every persona to every team URL), and a list of values
+that are hard for a form is always in the draw.
 """
 
 import inspect
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard.models import Membership, Role
+from dashboard.postmark.sandbox import FAULT_BODIES, FAULT_STATUSES
 from dashboard.services.invitations import invitation_create
 from tests.conftest import SPARE_TOKEN, TOKEN_A
 from tests.dashboard.test_access import _walk
@@ -79,7 +81,7 @@ def _declared_field_names(view) -> set[str]:
 
 
 @pytest.fixture
-def world(cast, team_a, team_b, server_a, server_b, owner, viewer):
+def world(cast, team_a, team_b, server_a, server_b, owner, viewer, sandbox):
     """Real path arguments of team A, and made-up ones of the same shapes."""
     links = []
     invitation = invitation_create(actor=owner, team=team_a, email="new-a@example.com", role=Role.VIEWER,
@@ -90,21 +92,24 @@ def world(cast, team_a, team_b, server_a, server_b, owner, viewer):
         "uidb64": urlsafe_base64_encode(force_bytes(owner.pk)), "password_reset_token": default_token_generator
         .make_token(owner),
     }
-    made_up = {"team_slug": "no-such-team", "member_id": 987654, "invitation_id": 987654, "server_id": uuid.uuid4(),
-               "stream_id": "no-such-stream", "token": "not-a-real-token", "uidb64": "MTIzNDU2",
-               "password_reset_token": "set-password"}
-    return {"cast": cast, "real": real, "made_up": made_up, "server_b": server_b}
+    # Two of each: an ordinary one, and one at an edge (too big for the database, team B's, the longest allowed).
+    made_up = {"team_slug": ["no-such-team", team_b.slug], "member_id": [987654, 10**20],
+               "invitation_id": [987654, 10**20], "server_id": [uuid.uuid4(), server_b.pk],
+               "stream_id": ["no-such-stream", "A" + "b" * 99], "token": ["not-a-real-token", "x" * 300],
+               "uidb64": ["MTIzNDU2", "A" * 40], "password_reset_token": ["set-password", "0-0"]}
+    return {"cast": cast, "real": real, "made_up": made_up, "sandbox": sandbox}
 
 
 def _path_args(route: str) -> list[str]:
     return re.findall(r"<(?:\w+:)?(\w+)>", route)
 
 
-def _fill(name: str, route: str, choices: list[bool], world) -> str:
+def _fill(name: str, route: str, choices: list[int], world) -> str:
+    """Choice 0 is team A's real object for that argument, 1 and 2 the made-up ones."""
     kwargs = {}
-    for arg, use_real in zip(_path_args(route), choices, strict=True):
+    for arg, choice in zip(_path_args(route), choices, strict=True):
         key = "password_reset_token" if arg == "token" and "uidb64" in route else arg
-        kwargs[arg] = world["real" if use_real else "made_up"][key]
+        kwargs[arg] = world["real"][key] if choice == 0 else world["made_up"][key][choice - 1]
     return reverse(name, kwargs=kwargs)
 
 
@@ -118,6 +123,10 @@ def _field_names(pattern, url: str, owner_browser: Client) -> list[str]:
     names.discard("csrfmiddlewaretoken")
     return sorted(names) + JUNK_FIELDS
 
+
+# Postmark's trouble, as the sandbox plays it: none most of the time, else an error status with each kind of body.
+postmark_trouble = st.one_of(st.none(), st.none(), st.fixed_dictionaries(
+    {"status": st.sampled_from(FAULT_STATUSES), "body": st.sampled_from(FAULT_BODIES)}))
 
 values = st.one_of(
     st.sampled_from(HARD_VALUES),
@@ -152,21 +161,25 @@ def test_no_page_answers_a_person_with_a_server_error_or_shows_their_input_unesc
                                                                                      client_as):
     owner_browser = client_as(world["cast"]["owner"])
     args = len(_path_args(route))
-    real_names = _field_names(pattern, _fill(pattern.name, route, [True] * args, world), owner_browser)
+    real_names = _field_names(pattern, _fill(pattern.name, route, [0] * args, world), owner_browser)
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(persona=st.sampled_from(PERSONAS), real=st.lists(st.booleans(), min_size=args, max_size=args),
-           query=_form(real_names), data=_form(real_names), htmx=st.booleans())
-    @example(persona="owner", real=[True] * args, query={}, data={}, htmx=False)  # always sent: nothing typed
-    def a_person_sends(persona, real, query, data, htmx):
-        url = _fill(pattern.name, route, real, world)
+    @given(persona=st.sampled_from(PERSONAS), path=st.lists(st.integers(0, 2), min_size=args, max_size=args),
+           query=_form(real_names), data=_form(real_names), htmx=st.booleans(), trouble=postmark_trouble)
+    @example(persona="owner", path=[0] * args, query={}, data={}, htmx=False, trouble=None)  # always sent
+    def a_person_sends(persona, path, query, data, htmx, trouble):
+        url = _fill(pattern.name, route, path, world)
         browser = client_as(world["cast"][persona])
-        with transaction.atomic():  # what one example changes (a removed member, a renamed server) is undone
-            problems = [_problem(persona, method, url, _send(browser, method, url, sent, htmx))
-                        for method, sent in (("get", query), ("post", data))]
-            transaction.set_rollback(True)
-        assert [p for p in problems if p] == []
+        world["sandbox"].set_faults(**(trouble or {}))
+        try:
+            with transaction.atomic():  # what one example changes (a removed member, a renamed server) is undone
+                problems = [_problem(persona, method, url, _send(browser, method, url, sent, htmx))
+                            for method, sent in (("get", query), ("post", data))]
+                transaction.set_rollback(True)
+        finally:
+            world["sandbox"].clear_faults()
+        assert [p for p in problems if p] == [], f"Postmark's trouble: {trouble}"
 
     a_person_sends()
 
