@@ -1,11 +1,15 @@
 """Forms of the dashboard's core pages."""
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest
 
 from dashboard.models import Role
 from dashboard.services import ServiceError
+from dashboard.services.refusals import form_refusal_record
 from dashboard.services.servers import NAME_LOOKS_LIKE_TOKEN, name_looks_like_token
 from dashboard.time_zones import zone_select_choices
 
@@ -144,6 +148,32 @@ class ServerStreamLimitForm(forms.Form):
 def apply_service_error(form: forms.Form, error: ServiceError) -> None:
     """Show a service's refusal on the field it concerns, or above the form."""
     form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+# What was typed into a field of this name never goes on record, not even inside a message that repeats it.
+_SECRET_FIELD = re.compile(r"token|password|secret", re.IGNORECASE)
+
+
+def _said(error: forms.ValidationError, *, secret: bool) -> str:
+    """A message as the page shows it, with a long typed value cut short and a secret one left out."""
+    params = dict(error.params or {})
+    if "value" in params and (secret or len(str(params["value"])) > 40):
+        params["value"] = "…" if secret else f"{str(params['value'])[:40]}…"
+    return str(error.message % params if params else error.message)
+
+
+def record_refusal(request: HttpRequest, form: forms.Form, *, action: str, target_type: str = "",
+                   target_id: object = "", target_label: str = "") -> None:
+    """A form's refusal is an attempt too: put it on record under `action`, by field and reason."""
+    reasons = {}
+    for name, errors in form.errors.as_data().items():
+        field = form.fields.get(name)
+        secret = bool(_SECRET_FIELD.search(name))
+        reasons[name] = (str(field.label or name) if field else "", [_said(e, secret=secret) for e in errors])
+    membership = getattr(request, "membership", None)
+    form_refusal_record(actor=request.user, team=getattr(request, "team", None),
+                        role=membership.role if membership else None, action=action, reasons=reasons,
+                        target_type=target_type, target_id=target_id, target_label=target_label)
 
 
 class TimeZoneForm(forms.Form):

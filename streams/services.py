@@ -537,10 +537,15 @@ def read_snapshot(text: str, *, stream_id: str) -> dict[str, str] | None:
 # --- Writing -------------------------------------------------------------------------------------
 
 
+def stream_audit_target(server: Server, stream_id: str) -> dict[str, str]:
+    """How every audit entry about a stream names it."""
+    return {"target_type": "stream", "target_id": stream_target(server, stream_id),
+            "target_label": f"{stream_id} on {server.name}"[:200]}
+
+
 def _event(action: str, *, actor: User, team: Team, role: Role, server: Server, stream_id: str,
            changes: dict | None = None) -> dict[str, Any]:
-    return {"action": action, "actor": actor, "team": team, "role": role, "target_type": "stream",
-            "target_id": stream_target(server, stream_id), "target_label": f"{stream_id} on {server.name}"[:200],
+    return {"action": action, "actor": actor, "team": team, "role": role, **stream_audit_target(server, stream_id),
             "changes": changes or {}}
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from dashboard.access import not_team_scoped
-from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error
+from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error, record_refusal
 from dashboard.middleware import client_ip
 from dashboard.services import ServiceError
 from dashboard.services.accounts import (
@@ -62,6 +62,11 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         account_record_password_change(actor=form.user, by_reset_link=False)
         return response
 
+    def form_invalid(self, form):
+        record_refusal(self.request, form, action="auth.password.change", target_type="user",
+                       target_id=self.request.user.pk, target_label=self.request.user.email)
+        return super().form_invalid(form)
+
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
@@ -100,6 +105,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Saved. Times will follow your browser's time zone once it tells us; "
                                           f"until then they are shown in {DEFAULT_ZONE}.")
             return redirect("preferences")
+    elif request.method == "POST":
+        record_refusal(request, form, action="account.time_zone", target_type="user", target_id=request.user.pk,
+                       target_label=request.user.email)
     return render(request, "dashboard/preferences.html", {
         "form": form,
         "browser_zone": reported,

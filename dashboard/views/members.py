@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import not_team_scoped, team_required
-from dashboard.forms import InviteForm, NewAccountForm, RoleForm, apply_service_error
+from dashboard.forms import InviteForm, NewAccountForm, RoleForm, apply_service_error, record_refusal
 from dashboard.models import Invitation, Membership, Role, User
 from dashboard.services import ServiceError
 from dashboard.services.invitations import (
@@ -84,6 +84,8 @@ def member_invite(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
                                       "The link works for 7 days.")
             return _done(request)
+    else:
+        record_refusal(request, form, action="member.invite", target_type="invitation")
     return _members_page(request, invite_form=form)
 
 
@@ -93,6 +95,8 @@ def member_role(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=member_id, team=request.team)
     form = RoleForm(request.POST, highest_role=request.membership.role_enum)
     if not form.is_valid():
+        record_refusal(request, form, action="member.role_change", target_type="member", target_id=membership.user.pk,
+                       target_label=membership.user.email)
         messages.error(request, "Choose one of the roles listed; you can give a role up to your own.")
         return _done(request)
     try:

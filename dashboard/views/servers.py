@@ -14,6 +14,7 @@ from dashboard.forms import (
     ServerStreamLimitForm,
     ServerTokenForm,
     apply_service_error,
+    record_refusal,
 )
 from dashboard.models import Role, Server
 from dashboard.services import ServiceError
@@ -32,6 +33,10 @@ def _server(request: HttpRequest, server_id) -> Server:
     return get_object_or_404(Server, pk=server_id, team=request.team)
 
 
+def _target(server: Server) -> dict:
+    return {"target_type": "server", "target_id": server.pk, "target_label": server.name}
+
+
 @team_required(role=Role.ADMIN)
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
@@ -47,6 +52,8 @@ def server_connect_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{server.name} is connected. Postmark accepted its token, which is now "
                                       f"stored encrypted and shown only as {server.masked_token}.")
             return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
+    elif request.method == "POST":
+        record_refusal(request, form, action="server.connect", target_type="server")
     return render(request, "dashboard/server_connect.html", {"form": form})
 
 
@@ -81,6 +88,7 @@ def server_stream_limit_view(request: HttpRequest, server_id) -> HttpResponse:
             if server.stream_limit != old:
                 messages.success(request, f"{server.name} may now have {server.stream_limit} streams.")
     else:
+        record_refusal(request, form, action="server.stream_limit", **_target(server))
         messages.error(request, "The stream limit must be a whole number between 1 and 1000.")
     return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
 
@@ -100,6 +108,7 @@ def server_rename_view(request: HttpRequest, server_id) -> HttpResponse:
             if server.name != old:
                 messages.success(request, f"“{old}” is now called “{server.name}”.")
     else:
+        record_refusal(request, form, action="server.rename", **_target(server))
         messages.error(request, " ".join(form.errors["name"]))
     return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
 
@@ -119,6 +128,8 @@ def server_token_view(request: HttpRequest, server_id) -> HttpResponse:
             messages.success(request, f"Postmark accepted the new token for {server.name}; it is stored encrypted "
                                       f"and shown only as {server.masked_token}.")
             return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
+    elif request.method == "POST":
+        record_refusal(request, form, action="server.token.replace", **_target(server))
     return render(request, "dashboard/server_token.html", {
         "server": server, "form": form, "token_readable": server_token_is_readable(server),
     })

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from dashboard.access import not_team_scoped, team_required
-from dashboard.forms import ConfirmTeamDeleteForm, TeamForm, apply_service_error
+from dashboard.forms import ConfirmTeamDeleteForm, TeamForm, apply_service_error, record_refusal
 from dashboard.models import Invitation, Membership, Role
 from dashboard.services import ServiceError
 from dashboard.services.teams import member_leave, team_create, team_delete
@@ -24,6 +24,8 @@ def team_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{team.name} is ready. You are its owner: connect a server or invite people.")
             return redirect("team_home", team_slug=team.slug)
+    elif request.method == "POST":
+        record_refusal(request, form, action="team.create", target_type="team")
     memberships = Membership.objects.filter(user=request.user).select_related("team").order_by("team__name")
     invitations = [
         invitation
@@ -64,6 +66,9 @@ def team_delete_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{request.team.name} has been deleted. "
                                       "Its servers and streams stay in Postmark.")
             return redirect("home")
+    elif request.method == "POST":
+        record_refusal(request, form, action="team.delete", target_type="team", target_id=request.team.pk,
+                       target_label=request.team.name)
     return render(request, "dashboard/team_delete.html", {
         "form": form,
         "server_count": request.team.servers.count(),

@@ -2,16 +2,23 @@
 
 from datetime import datetime
 
+from django.forms import Form
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
+from dashboard.forms import record_refusal
 from dashboard.models import Role, Server
-from streams.services import PostmarkTrouble
+from streams.services import PostmarkTrouble, stream_audit_target
 
 
 def server_of(request: HttpRequest, server_id) -> Server:
     """The team's server from the URL; another team's server is as unknown as a made-up one (404)."""
     return get_object_or_404(request.team.servers, pk=server_id)
+
+
+def record_stream_refusal(request: HttpRequest, form: Form, *, action: str, server: Server, stream_id: str) -> None:
+    """A stream's form refused an attempt: on record under `action`, naming the stream as its other entries do."""
+    record_refusal(request, form, action=action, **stream_audit_target(server, stream_id))
 
 
 def can_edit(request: HttpRequest) -> bool:

@@ -41,7 +41,7 @@ from streams.services import (
     stream_restore,
 )
 from streams.services_activity import RECENT_DAYS, period_from, stream_sent_recently
-from streams.views import can_edit, server_of, trouble_context, wants_refresh
+from streams.views import can_edit, record_stream_refusal, server_of, trouble_context, wants_refresh
 from streams.views.activity import activity_context
 
 Outcome = AuditEvent.Outcome
@@ -235,6 +235,7 @@ def stream_archive_view(request: HttpRequest, server_id, stream_id: str) -> Http
         return _archive_page(request, server, stream_id, ArchiveForm())
     form = ArchiveForm(request.POST)
     if not form.is_valid():
+        record_stream_refusal(request, form, action="stream.archive", server=server, stream_id=stream_id)
         return _archive_page(request, server, stream_id, form)
     try:
         result = stream_archive(actor=request.user, team=request.team, server=server, stream_id=stream_id,

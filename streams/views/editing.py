@@ -35,7 +35,7 @@ from streams.services import (
     stream_list,
     stream_snapshot,
 )
-from streams.views import server_of, trouble_context
+from streams.views import record_stream_refusal, server_of, trouble_context
 
 SUGGESTED_NOTE = "We suggested an ID from the name. Check it, then press Create stream."
 FIELD_WORDS = {"name": "Name", "description": "Description", "unsubscribe_handling": "Unsubscribe handling"}
@@ -99,6 +99,7 @@ def stream_create_view(request: HttpRequest, server_id) -> HttpResponse:
         form.is_valid()
         return _create_page(request, server, form, suggested=True)
     if not form.is_valid():
+        record_stream_refusal(request, form, action="stream.create", server=server, stream_id=stream_id)
         return _create_page(request, server, form)
     data = form.cleaned_data
     try:
@@ -178,6 +179,7 @@ def stream_edit_view(request: HttpRequest, server_id, stream_id: str) -> HttpRes
 
     form = StreamEditForm(request.POST, stream_type=request.POST.get("stream_type", ""))
     if not form.is_valid():
+        record_stream_refusal(request, form, action="stream.edit", server=server, stream_id=stream_id)
         return _edit_page(request, server, stream_id, form, stream=_shown(server, stream_id))
     seen = read_snapshot(form.cleaned_data["seen"], stream_id=stream_id)
     wanted = {field: form.cleaned_data[field] for field in ("name", "description", "unsubscribe_handling")}

@@ -40,7 +40,7 @@ from streams.services_suppressions import (
     suppression_removal_check,
     suppression_remove,
 )
-from streams.views import can_edit, server_of, trouble_context
+from streams.views import can_edit, record_stream_refusal, server_of, trouble_context
 
 FILTER_KEYS = ("reason", "origin", "since", "until")
 
@@ -179,6 +179,7 @@ def suppression_add_view(request: HttpRequest, server_id, stream_id: str) -> Htt
         return _add_page(request, server, stream_id, AddressesForm())
     form = AddressesForm(request.POST)
     if not form.is_valid():
+        record_stream_refusal(request, form, action="suppression.add", server=server, stream_id=stream_id)
         return _add_page(request, server, stream_id, form)
     try:
         report = suppression_add(actor=request.user, team=request.team, server=server, stream_id=stream_id,
@@ -236,6 +237,7 @@ def suppression_remove_confirm(request: HttpRequest, server_id, stream_id: str) 
     form = SelectedAddressesForm(request.POST)
     list_url = _list_url(request, server, stream_id)
     if not form.is_valid():
+        record_stream_refusal(request, form, action="suppression.remove", server=server, stream_id=stream_id)
         for error in form.non_field_errors():
             messages.error(request, error)
         return redirect(list_url)

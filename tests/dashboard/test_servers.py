@@ -328,7 +328,9 @@ def test_a_server_keeps_its_name_when_the_new_one_is_refused(name, says, admin, 
     server_a.refresh_from_db()
     assert server_a.name == "Acme Production"
     assert says in messages_on(response)[0]
-    assert not AuditEvent.objects.filter(action="server.rename").exists()
+    event = AuditEvent.objects.get(action="server.rename")  # the attempt, with the form's reason
+    assert (event.outcome, event.target_label, event.changes) == ("refused", "Acme Production", {})
+    assert says in event.detail and TOKEN_A not in event.detail
 
 
 def test_the_remove_page_says_nothing_changes_in_postmark(admin, team_a, server_a, client_as):
@@ -431,7 +433,10 @@ def test_a_stream_limit_that_is_not_a_sensible_number_changes_nothing(admin, tea
     assert "whole number between 1 and 1000" in page.content.decode()
     server_a.refresh_from_db()
     assert server_a.stream_limit == 10
-    assert not AuditEvent.objects.filter(action="server.stream_limit").exists()
+    event = AuditEvent.objects.get(action="server.stream_limit")
+    assert (event.outcome, event.changes) == ("refused", {})
+    assert event.detail == ("Refused by the form. Streams this server may have: Ensure this value is greater than "
+                            "or equal to 1.")
 
 
 def test_an_editor_sees_the_stream_limit_but_no_form_to_change_it(editor, team_a, server_a, client_as):

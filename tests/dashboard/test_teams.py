@@ -62,7 +62,9 @@ def test_a_team_without_a_name_is_not_created(client_as, user):
     assert response.status_code == 200
     assert "This field is required." in response.content.decode()
     assert not Team.objects.exists()
-    assert not AuditEvent.objects.filter(action="team.create").exists()
+    event = AuditEvent.objects.get(action="team.create")
+    assert (event.outcome, event.team_id, event.detail) == ("refused", None,
+                                                            "Refused by the form. Team name: This field is required.")
 
 
 def test_teams_with_the_same_name_get_different_addresses(user, outsider):

@@ -378,7 +378,8 @@ def test_submitting_shows_each_rule_on_its_field_and_creates_nothing(browser, te
     assert says(code) in field_errors(response, field)
     assert ("<html" in response.content.decode()) is not htmx
     assert postmark_ids() == ["outbound", "inbound", "broadcast"]
-    assert create_events() == []
+    [attempt] = create_events()  # refused by the form, and on record with its reason
+    assert attempt.outcome == "refused" and says(code) in attempt.detail
 
 
 def test_submitting_with_every_slot_used_explains_and_creates_nothing(browser, team_a, server_a):

@@ -211,7 +211,8 @@ def test_each_rule_is_shown_on_its_field_and_nothing_is_saved(browser, team_a, s
     assert says(code) in field_errors(response, field)
     assert ("<html" in response.content.decode()) is not htmx
     assert postmark().get_stream("news").name == "News"
-    assert edit_events() == []
+    [attempt] = edit_events()  # refused by the form, and on record with its reason
+    assert attempt.outcome == "refused" and says(code) in attempt.detail
 
 
 def test_handling_on_a_transactional_stream_is_refused_on_its_field(browser, team_a, server_a):
