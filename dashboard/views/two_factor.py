@@ -129,8 +129,9 @@ def two_factor_turn_off_view(request: HttpRequest) -> HttpResponse:
 
 def _next_address(request: HttpRequest) -> str:
     wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
+    # Only a path on this site: anything else ("0", a name) would be taken by redirect() for a view's name.
+    if wanted.startswith("/") and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                                                  require_https=request.is_secure()):
         return wanted
     return ""
 

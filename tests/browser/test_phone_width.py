@@ -123,7 +123,8 @@ def test_the_phone_header_leaves_the_first_screen_for_the_page(acme, open_page, 
 
     main_starts = page.locator("main").bounding_box()["y"]
 
-    assert main_starts < 180, f"The header and team navigation take {main_starts:.0f} of {PHONE['height']} px"
+    # About 250 px before; the team navigation has since gained "Why not delivered?", hence 200 and not 180.
+    assert main_starts < 200, f"The header and team navigation take {main_starts:.0f} of {PHONE['height']} px"
     expect(page.get_by_text(f"Signed in as {acme['owner'].email}")).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="Billing receipts")).to_be_in_viewport()
 
