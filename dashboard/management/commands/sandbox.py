@@ -1,25 +1,29 @@
 """`manage.py sandbox`: serve the local Postmark (dashboard.postmark.sandbox) over HTTP on loopback.
 
-It owns the listening socket, the thread-per-request server and a clean stop on SIGTERM or Ctrl-C.
+It owns the listening socket, the thread-per-connection server and a clean stop on SIGTERM or Ctrl-C.
+Connections are kept alive between requests (HTTP/1.1), as Postmark's own API keeps them: a client that
+pools its connections, as ours does, pays for a new connection only once.
 It must never listen beyond loopback (the `/_sandbox/*` control paths have no authentication), never
 print a token (only its last four characters) and never log request headers (they carry the token).
 """
 
+import contextlib
 import ipaddress
 import signal
 import socket
 import socketserver
 import sys
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.simple_server import WSGIServer
 
 from django.core.management.base import BaseCommand, CommandError
+from django.core.servers.basehttp import WSGIRequestHandler
 
 from dashboard.postmark.sandbox import Sandbox
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    """One daemon thread per request, so a hanging request never blocks the others or the stop."""
+    """One daemon thread per connection, so a hanging request never blocks the others or the stop."""
 
     daemon_threads = True
     block_on_close = False  # else server_close() joins every request's thread, daemon or not, before the stop
@@ -39,7 +43,19 @@ class ThreadingWSGIServerV6(ThreadingWSGIServer):
 
 
 class RequestLineHandler(WSGIRequestHandler):
-    """Logs the request line and the status only: headers carry the server token."""
+    """Keeps the connection alive between requests (Django's HTTP/1.1 handler: every sandbox answer has a
+    Content-Length) and logs the request line and the status only: headers carry the server token."""
+
+    # A connection left idle this long is closed, so clients that vanish don't keep a thread each for ever.
+    timeout = 60
+    # An answer's headers and body go out in separate writes: with Nagle's algorithm on, a kept-alive
+    # connection would hold the body back until the client's delayed ACK, 40 ms later.
+    disable_nagle_algorithm = True
+
+    def handle(self) -> None:
+        # The client went quiet or away between requests: nothing was lost.
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            super().handle()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.log_message('"%s" %s %s', self.requestline, code, size)

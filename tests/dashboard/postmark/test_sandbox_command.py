@@ -147,3 +147,30 @@ def test_the_command_refuses_to_listen_beyond_loopback():
     assert finished.returncode != 0
     assert "loopback" in finished.stderr
     assert TOKEN not in finished.stdout + finished.stderr
+
+
+def test_the_command_keeps_a_connection_alive_across_requests_as_postmark_does(start_sandbox):
+    """A pooled client (ours keeps its connections) pays for one connection, not one per call: reads, a write
+    with a body and a refusal all go over the same socket, and each answer is whole."""
+    import http.client
+    import json
+
+    running = start_sandbox("--token", TOKEN)
+    port = int(running.base_url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=STOP_SECONDS)
+    headers = {"X-Postmark-Server-Token": TOKEN, "Accept": "application/json", "Content-Type": "application/json"}
+    answers = []
+    body = json.dumps({"ID": "billing", "Name": "Billing", "MessageStreamType": "Transactional"})
+    for method, path, payload in (("GET", "/message-streams", None), ("POST", "/message-streams", body),
+                                  ("POST", "/message-streams", body), ("GET", "/message-streams/billing", None)):
+        connection.request(method, path, body=payload, headers=headers)
+        if not answers:
+            first_socket = connection.sock
+        response = connection.getresponse()
+        answers.append((response.status, json.loads(response.read()), response.getheader("Connection")))
+        assert connection.sock is first_socket  # not closed and reopened
+    connection.close()
+
+    assert [status for status, _, _ in answers] == [200, 200, 422, 200]
+    assert answers[2][1]["ErrorCode"] == 1230 and answers[3][1]["Name"] == "Billing"
+    assert all(header != "close" for _, _, header in answers)
