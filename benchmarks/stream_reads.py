@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,7 @@ CONCURRENT = 20
 THROUGHPUT_CLIENTS = 10
 FRESH_PAGES_PER_ROUND = 5
 OVERVIEW_TARGETS = {10: 1.3, 30: 1.5}
+FANOUT = ThreadPoolExecutor(max_workers=32, thread_name_prefix="direct-fanout")  # as POSTMARK_CONCURRENCY
 
 
 # --- Processes ---------------------------------------------------------------------------------------
@@ -323,6 +325,7 @@ class Bench:
     direct: PostmarkClient
     list_paths: list[str]  # the list page of each server of the largest team: one per throughput client
     list_cookies: dict[str, str]
+    directs: list[PostmarkClient]  # one client per server of the largest team, for the fan-out floor
 
     def close(self) -> None:
         for client in [self.fresh_client, *self.stale_clients.values()]:
@@ -342,6 +345,7 @@ class Samples:
     overview_ms: dict[int, list[float]] = field(default_factory=dict)
     overview_calls: dict[int, list[int]] = field(default_factory=dict)
     overview_ratio: dict[int, list[float]] = field(default_factory=dict)
+    fanout_ms: dict[int, list[float]] = field(default_factory=dict)  # N direct calls at once, no page
     burst_ms: list[float] = field(default_factory=list)
     burst_calls: list[int] = field(default_factory=list)
     burst_gaps: list[list[float]] = field(default_factory=list)
@@ -378,6 +382,7 @@ def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
         list_paths=[reverse("stream_list", args=[teams[max(sizes)].slug, each.pk])
                     for each in teams[max(sizes)].servers.order_by("name")],
         list_cookies=cookies[max(sizes)],
+        directs=[PostmarkClient(token, base_url=sandbox_url) for token in tokens[:max(sizes)]],
     )
 
 
@@ -442,6 +447,12 @@ def measure_overviews(bench: Bench, samples: Samples) -> None:
         samples.overview_calls.setdefault(size, []).append(bench.calls.settled(bench.sandbox_url) - before)
     for size in bench.sizes[1:]:
         samples.overview_ratio.setdefault(size, []).append(samples.overview_ms[size][-1] / samples.overview_ms[1][-1])
+    # The floor under those ratios: the same number of calls made straight with our client, all at once, as the
+    # overview makes them (its own pool of threads, the client's pooled connections), with no page around them.
+    for size in bench.sizes:
+        started = time.perf_counter()
+        list(FANOUT.map(lambda client: client.list_streams(include_archived=True), bench.directs[:size]))
+        samples.fanout_ms.setdefault(size, []).append((time.perf_counter() - started) * 1000)
 
 
 def measure_concurrent(bench: Bench, samples: Samples) -> None:
@@ -519,6 +530,11 @@ def report(args, bench: Bench, samples: Samples) -> None:
         if size in samples.overview_ratio:
             line += f"   / 1 server (median of rounds): {median(samples.overview_ratio[size]):.3f}"
         print(line)
+    one_call = median(samples.fanout_ms[1])
+    floors = ", ".join(f"{size} at once {median(samples.fanout_ms[size]):.1f} ms "
+                       f"({median(samples.fanout_ms[size]) / one_call:.2f} x one)" for size in bench.sizes[1:])
+    print(f"   the floor, our client alone with no page: 1 call {one_call:.1f} ms, {floors}; the client and the "
+          f"sandbox share this machine's {os.cpu_count()} CPUs with the pages")
     for size, ratios in samples.overview_ratio.items():
         target, value = OVERVIEW_TARGETS.get(size), median(ratios)
         rows.append((f"overview, {size} servers / 1 server", f"{value:.3f}",

@@ -20,13 +20,14 @@ def team_overview(request: HttpRequest) -> HttpResponse:
     overview = overview_of(team=request.team, refresh=wants_refresh(request))
     slug = request.team.slug
     # One reversal per page for each kind of link on the server cards, not one per card.
-    detail_url, streams_url, token_url = (server_address(slug, name)
-                                          for name in ("server_detail", "stream_list", "server_token"))
+    detail_url, streams_url, token_url, sparklines_url = (
+        server_address(slug, name) for name in ("server_detail", "stream_list", "server_token", "server_sparklines"))
     for summary in overview.servers:
         # The overview already tried the token: no second decryption just to say it can't be read.
         summary.token_unreadable = summary.trouble is not None and summary.trouble.kind == "token_unreadable"
         pk = summary.server.pk
         summary.detail_url, summary.streams_url, summary.token_url = detail_url(pk), streams_url(pk), token_url(pk)
+        summary.sparklines_url = sparklines_url(pk)
     purging = server_stream_rows(((server.pk, stream) for server, stream in overview.purging), team_slug=slug)
     return render(request, "streams/overview.html", {
         "overview": overview,

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from dashboard.postmark.client import Stream, UnsubscribeHandling
@@ -48,6 +51,26 @@ class Countdown:
     days_passed: int
     period_days: int
     purge_at: Moment
+
+    @cached_property
+    def compact_html(self) -> SafeString:
+        """What `components/purge_countdown.html` shows with `compact=True`, written here once per row: a table of
+        60 archived streams paid a template include for each. The same markup (tests/streams/test_rows.py
+        renders both); the template stays for the full countdown of the stream pages."""
+        if self.is_past:
+            return format_html(
+                '<div class="countdown countdown--past countdown--compact"> <span class="badge">{}</span> '
+                '<span class="countdown__date muted">Postmark\'s purge date was <time datetime="{}">{}</time>; it can '
+                'no longer be restored.</span> </div>', self.urgency_text, self.purge_at.stamp, self.purge_at.full)
+        return format_html(
+            '<div class="countdown countdown--{} countdown--compact"> <div class="countdown__head"> '
+            '<span class="badge badge--{}">{}</span> <strong class="countdown__left">{} left</strong> </div> '
+            '<progress class="countdown__bar" max="100" value="{}" aria-label="{} of {} days passed">{} of {} days '
+            'passed</progress> <span class="countdown__date muted">Postmark deletes it on <time datetime="{}">{}</time>'
+            '</span> </div>',
+            self.urgency, self.urgency, self.urgency_text, self.time_left_text, self.percent_passed,
+            self.days_passed, self.period_days, self.days_passed, self.period_days, self.purge_at.stamp,
+            self.purge_at.full)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,17 @@
 """The values a stream table's rows show, worked out in Python (`streams.views.rows`): the same words, dates
 and addresses the per-row template tags gave, in the reader's time zone."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.postmark.client import Stream, StreamType, UnsubscribeHandling
 from streams.purge import countdown_for
-from streams.views.rows import server_address, stream_address, stream_rows
+from streams.views.rows import Countdown, Moment, server_address, stream_address, stream_rows
 
 NOW = datetime(2026, 11, 23, 16, 53, tzinfo=UTC)
 SERVER = "6f1d3a52-5d0e-4a4b-9d54-1b6a7c1e2f00"
@@ -87,3 +89,25 @@ def test_an_active_row_has_no_countdown():
     [row] = stream_rows([stream()], team_slug="acme", server_pk=SERVER, now=NOW)
     assert row.countdown is None
     assert not row.is_archived
+
+
+def _words_and_tags(html: str) -> str:
+    """HTML as a browser reads it: every run of white space is one space."""
+    return re.sub(r"\s+", " ", str(html)).strip()
+
+
+@pytest.mark.parametrize("archived_days_ago", [0, 1, 20, 38, 44, 44.9, 45, 46, 60])
+def test_a_rows_compact_countdown_is_the_templates_compact_countdown(archived_days_ago):
+    with timezone.override("America/New_York"):
+        [row] = stream_rows([stream(archived_days_ago=archived_days_ago)], team_slug="acme", server_pk=SERVER,
+                            now=NOW)
+        from_template = render_to_string("components/purge_countdown.html",
+                                         {"countdown": row.countdown, "compact": True})
+    assert _words_and_tags(row.countdown.compact_html) == _words_and_tags(from_template)
+
+
+def test_a_rows_compact_countdown_escapes_what_it_is_given():
+    shown = Countdown(urgency="soon", urgency_text="<b>x</b>", time_left_text="3 days", is_past=False,
+                      percent_passed=90, days_passed=42, period_days=45,
+                      purge_at=Moment(day="d", full="<i>when</i>", stamp='"s"'))
+    assert "<b>" not in shown.compact_html and "<i>" not in shown.compact_html and '"s"' not in shown.compact_html
