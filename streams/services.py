@@ -404,7 +404,7 @@ def _fanout() -> ThreadPoolExecutor:
 
 
 def _list_or_error(server: Server) -> list[Stream] | Exception:
-    """Runs on a fan-out thread: Postmark only, no database."""
+    """Postmark only, no database: it may run on a fan-out thread."""
     try:
         return postmark_client_for(server).list_streams(include_archived=True)
     except (TokenUnreadable, PostmarkError) as error:
@@ -427,12 +427,19 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
         else:
             waiting.append(server)
     # Another request may have taken Postmark's answer in between our first look and our lock: use it.
-    for server in _answered_meanwhile(locked, copies, refresh=refresh, into=known):
-        # In the request's context (copied), so each call keeps to the request's time for Postmark.
-        call = _fanout().submit(contextvars.copy_context().run, _list_or_error, server)
-        asking.append((server, timezone.now(), call))
+    to_ask = _answered_meanwhile(locked, copies, refresh=refresh, into=known)
+    if len(to_ask) == 1:  # one call (a list page, a one-server team): asked on this thread, no hand-over
+        server = to_ask[0]
+        asked_at = timezone.now()
+        answers = [(server, _list_or_error(server), asked_at)]
+    else:
+        for server in to_ask:
+            # In the request's context (copied), so each call keeps to the request's time for Postmark.
+            call = _fanout().submit(contextvars.copy_context().run, _list_or_error, server)
+            asking.append((server, timezone.now(), call))
+        answers = [(server, future.result(), asked_at) for server, asked_at, future in asking]
     # Answers are taken in on this thread: everything touching the database stays here.
-    known.update(_fetched_many([(server, future.result(), asked_at) for server, asked_at, future in asking]))
+    known.update(_fetched_many(answers))
     for server in waiting:
         try:
             known[server.pk] = _awaited(server, copies.get(server.pk))
