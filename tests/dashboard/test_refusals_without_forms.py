@@ -316,3 +316,36 @@ def test_the_new_refusals_read_as_sentences_in_the_audit_log(client_as, owner, a
             "recovery codes come with it") in sentences
     assert "Nia" not in text and PASSWORD not in text
     assert text.count("refused") >= 6
+
+
+# --- Password reset links ----------------------------------------------------------------------------------
+
+
+def test_a_made_up_reset_link_posted_to_is_on_record_without_the_link(client, user):
+    response = client.post(reverse("password_reset_confirm", args=["MQ", "made-up-token"]),
+                           {"new_password1": PASSWORD, "new_password2": PASSWORD})
+
+    assert "This reset link does not work" in response.content.decode()
+    [event] = refused()
+    assert (event.action, event.actor_id, event.target_id) == ("auth.password.reset", None, str(user.pk))
+    assert event.detail == "The reset link is not valid: used already, expired, or made up."
+    assert "made-up-token" not in everything_in(event)
+
+
+def test_a_new_password_refused_on_the_reset_page_is_on_record_without_it(client, user):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    link = reverse("password_reset_confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                   default_token_generator.make_token(user)])
+    form_page = client.get(link)
+    assert form_page.status_code == 302 and refused() == [], "opening a good link is no refusal"
+
+    client.post(form_page["Location"], {"new_password1": PASSWORD, "new_password2": PASSWORD + "!"})
+
+    [event] = refused()
+    assert (event.action, event.actor_id, event.actor_label, event.target_id) == (
+        "auth.password.reset", None, "dana@example.com", str(user.pk))
+    assert event.detail.startswith("Refused by the form.")
+    assert PASSWORD not in everything_in(event)
