@@ -6,7 +6,10 @@ import time
 import uuid
 
 import pytest
+from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from dashboard.models import AuditEvent, Invitation, Membership, Role
 from dashboard.services import ServiceError
@@ -322,7 +325,8 @@ def test_the_new_refusals_read_as_sentences_in_the_audit_log(client_as, owner, a
 
 
 def test_a_made_up_reset_link_posted_to_is_on_record_without_the_link(client, user):
-    response = client.post(reverse("password_reset_confirm", args=["MQ", "made-up-token"]),
+    response = client.post(reverse("password_reset_confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                                   "made-up-token"]),
                            {"new_password1": PASSWORD, "new_password2": PASSWORD})
 
     assert "This reset link does not work" in response.content.decode()
@@ -333,10 +337,6 @@ def test_a_made_up_reset_link_posted_to_is_on_record_without_the_link(client, us
 
 
 def test_a_new_password_refused_on_the_reset_page_is_on_record_without_it(client, user):
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
-
     link = reverse("password_reset_confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)),
                                                    default_token_generator.make_token(user)])
     form_page = client.get(link)
