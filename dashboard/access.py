@@ -11,14 +11,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from dashboard.models import Membership, Role
-from dashboard.services.teams import access_record_denial, access_record_outsider
+from dashboard.services.teams import access_record_denial, access_record_nothing_there, access_record_outsider
 
 View = Callable[..., HttpResponse]
 SESSION_TEAM = "current_team"
 
 
-def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.denied") -> Callable[[View], View]:
-    """`denied_action` records a refused attempt under the action it tried (`stream.archive`), not as a page visit."""
+def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.denied",
+                  action: str = "") -> Callable[[View], View]:
+    """`denied_action` records a refused attempt under the action it tried (`stream.archive`), not as a page visit.
+
+    A POST that names nothing in the team (a made-up number, another team's, one removed meanwhile) is answered
+    404 by the view and recorded here as a refused attempt, under `action`, or `denied_action` when that names
+    one: those views' own refusals are the services', which such a request never reaches."""
     role = Role(role)
 
     def decorator(view: View) -> View:
@@ -42,7 +47,14 @@ def team_required(role: Role = Role.VIEWER, *, denied_action: str = "access.deni
                 raise PermissionDenied(f"This needs the {role.label} role; yours is {membership.get_role_display()}.")
             if request.session.get(SESSION_TEAM) != membership.team.slug:
                 request.session[SESSION_TEAM] = membership.team.slug
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except Http404:
+                attempted = action or (denied_action if denied_action != "access.denied" else "")
+                if request.method == "POST" and attempted:
+                    access_record_nothing_there(actor=request.user, team=membership.team, role=membership.role,
+                                                path=request.path, action=attempted)
+                raise
 
         guarded.team_required_role = role
         return guarded

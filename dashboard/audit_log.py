@@ -65,6 +65,12 @@ INTENTS: dict[str, str] = {
     "auth.password.change": "change their password",
     "auth.password.reset": "set a new password from a reset link",
     "account.time_zone": "choose their time zone",
+    "auth.otp.setup": "set up two-factor sign-in",
+    "auth.otp.verify": "sign in with a two-factor code",
+    "auth.otp.failure": "sign in with a two-factor code",
+    "auth.otp.recovery": "sign in with a recovery code",
+    "auth.otp.recovery_codes": "make new recovery codes",
+    "auth.otp.disable": "turn off two-factor sign-in",
     "team.create": "create the team",
     "team.delete": "delete the team",
     "member.invite": "invite a member",
@@ -483,7 +489,9 @@ def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
     if event.actor_id is not None:
         who = names.get(event.actor_id) or event.actor_label or "Someone"
     else:
-        who = "Someone" if event.action in _SIGN_IN_ATTEMPTS else (event.actor_label or "The system")
+        # No one signed in: a guesser at sign-in, or a visitor with an invitation link that names no one.
+        unnamed = event.action in _SIGN_IN_ATTEMPTS or (event.action == "invitation.accept" and not event.actor_label)
+        who = "Someone" if unnamed else (event.actor_label or "The system")
     role = Role(event.actor_role).label.lower() if event.actor_role in Role.values else ""
     outcome = event.outcome
     if outcome == Outcome.SUCCESS:

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from dashboard.models import Role
 from dashboard.services import ServiceError
-from dashboard.services.refusals import form_refusal_record
+from dashboard.services.refusals import form_refusal_record, refusal_record
 from dashboard.services.servers import NAME_LOOKS_LIKE_TOKEN, name_looks_like_token
 from dashboard.time_zones import zone_select_choices
 
@@ -163,17 +163,32 @@ def _said(error: forms.ValidationError, *, secret: bool) -> str:
 
 
 def record_refusal(request: HttpRequest, form: forms.Form, *, action: str, target_type: str = "",
-                   target_id: object = "", target_label: str = "") -> None:
-    """A form's refusal is an attempt too: put it on record under `action`, by field and reason."""
+                   target_id: object = "", target_label: str = "", team=None, role: str | None = None,
+                   actor_label: str = "") -> None:
+    """A form's refusal is an attempt too: put it on record under `action`, by field and reason. The person, team
+    and role are the request's; a page outside any team may name the `team` and `role` the attempt was for, and
+    someone not signed in who they claim to be (`actor_label`)."""
     reasons = {}
     for name, errors in form.errors.as_data().items():
         field = form.fields.get(name)
         secret = bool(_SECRET_FIELD.search(name))
         reasons[name] = (str(field.label or name) if field else "", [_said(e, secret=secret) for e in errors])
     membership = getattr(request, "membership", None)
-    form_refusal_record(actor=request.user, team=getattr(request, "team", None),
-                        role=membership.role if membership else None, action=action, reasons=reasons,
+    form_refusal_record(actor=request.user if request.user.is_authenticated else None, actor_label=actor_label,
+                        team=team or getattr(request, "team", None),
+                        role=role or (membership.role if membership else None), action=action, reasons=reasons,
                         target_type=target_type, target_id=target_id, target_label=target_label)
+
+
+def record_request_refusal(request: HttpRequest, *, action: str, detail: str, actor_label: str = "",
+                           target_type: str = "", target_id: object = "", target_label: str = "") -> None:
+    """A request a view turned away itself, with no form to say why (a stale page, a number naming nothing in
+    the team): on record under `action`, as the person, team and role of the request."""
+    membership = getattr(request, "membership", None)
+    user = request.user if request.user.is_authenticated else None
+    refusal_record(actor=user, team=getattr(request, "team", None), role=membership.role if membership else None,
+                   action=action, detail=detail, actor_label=actor_label, target_type=target_type,
+                   target_id=target_id, target_label=target_label)
 
 
 class TimeZoneForm(forms.Form):

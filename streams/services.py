@@ -665,7 +665,9 @@ def stream_archive(*, actor: User, team: Team, server: Server, stream_id: str, c
     if not role.at_least(Role.EDITOR):
         raise _denied(event, "Archiving a stream")
     if (confirmation or "").strip() != stream_id:
-        raise ServiceError(f"Type the stream's ID, {stream_id}, exactly as shown, to confirm.", field="confirmation")
+        message = f"Type the stream's ID, {stream_id}, exactly as shown, to confirm."
+        audit.record(**event, outcome=Outcome.REFUSED, detail=f"Not confirmed: {message}")
+        raise ServiceError(message, field="confirmation")
     if stream_id in STREAMS_THAT_CANNOT_BE_ARCHIVED:
         audit.record(**event, outcome=Outcome.REFUSED, detail="A default stream that Postmark never archives.")
         raise ServiceError(STREAMS_THAT_CANNOT_BE_ARCHIVED[stream_id])

@@ -10,6 +10,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,8 @@ def get(url: str, **headers) -> tuple[int, dict, bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture
-def gunicorn(tmp_path, collected_static):
-    port = free_port()
+def production_env(*, port: int, static_root, database_url: str, **changes: str) -> dict:
+    """The environment the image's command runs with in production (a made-up secret and key ring)."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -51,28 +52,58 @@ def gunicorn(tmp_path, collected_static):
         "ALLOWED_HOSTS": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
-        "STATIC_ROOT": str(collected_static),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "STATIC_ROOT": str(static_root),
+        "DATABASE_URL": database_url,
+        **changes,
     }
-    env.pop("SECURE_SSL_REDIRECT", None)
-    process = subprocess.Popen(image_command(), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {process.stdout.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not listen within 20 s")
+    for name in ("SECURE_SSL_REDIRECT", "DEMO"):
+        if name not in changes:
+            env.pop(name, None)
+    return env
+
+
+@contextmanager
+def image_serving(env: dict, *, log: Path) -> Iterator[str]:
+    """The image's command (gunicorn) started with `env`, its output in `log`; yields its address once it listens."""
+    with images_serving([env], logs=[log]) as (base,):
         yield base
+
+
+@contextmanager
+def images_serving(environments: list[dict], *, logs: list[Path]) -> Iterator[list[str]]:
+    """Several instances of the image's command, started at once (one per environment, each on its own PORT)."""
+    processes = []
+    try:
+        for env, log in zip(environments, logs, strict=True):
+            with log.open("wb") as output:
+                processes.append(subprocess.Popen(image_command(), cwd=REPO, env=env, stdout=output,
+                                                  stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 20
+        for process, env, log in zip(processes, environments, logs, strict=True):
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"gunicorn exited: {log.read_text()}")
+                try:
+                    socket.create_connection(("127.0.0.1", int(env["PORT"])), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        pytest.fail("gunicorn did not listen within 20 s")
+                    time.sleep(0.1)
+        yield [f"http://127.0.0.1:{env['PORT']}" for env in environments]
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+
+
+@pytest.fixture
+def gunicorn(tmp_path, collected_static):
+    env = production_env(port=free_port(), static_root=collected_static,
+                         database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with image_serving(env, log=tmp_path / "gunicorn.log") as base:
+        yield base
 
 
 def test_the_image_is_slim_python_311_running_as_a_non_root_user():

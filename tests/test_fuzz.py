@@ -20,7 +20,7 @@ import pytest
 from django import forms
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import get_resolver, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -196,3 +196,68 @@ def test_the_fuzzer_notices_a_server_error_and_a_marker_shown_unescaped_but_not_
         "viewer get /x/ shows <x-fuzz> unescaped")
     assert _problem("viewer", "get", "/x/", _Answer(200, "text/html", b"<p>&lt;x-fuzz&gt;</p>")) is None
     assert _problem("viewer", "get", "/x.csv", _Answer(200, "text/csv", b"<x-fuzz>")) is None
+
+
+# --- Headers and the time-zone cookie --------------------------------------------------------------------
+# What a browser or a proxy sends besides the form: the request id a proxy passes on, the Host, the languages,
+# the browser's name (kept in the audit log, shown on its page), the visitor's address (read with one proxy
+# trusted) and the zone the page's script reports in the `tz` cookie.
+
+HEADER_PAGES = [("login", False), ("home", False), ("team_home", True), ("member_list", True),
+                ("preferences", False), ("stream_list", True), ("audit_log", True)]
+HOSTS = ["testserver", "TESTSERVER", "testserver:80", "testserver.", "testserver:99999", "evil.example",
+         "testserver@evil.example", "[::1]", "", "a" * 300, MARKER, f"testserver/{MARKER}"]
+HARD_HEADER_VALUES = [
+    "", " ", "-", "a" * 65, "a" * 5000, "0", "../..", "%00", "é" * 40, "\t", MARKER, f'"><{MARKER[1:]}',
+    "0123456789abcdef0123456789abcdef", "req-1.2_3", "en-US,en;q=0.9", "*", "de-DE;q=abc", "x" * 300 + ";q=1",
+    "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0", "203.0.113.7", "203.0.113.7, 10.0.0.1", "::1", "unknown",
+    "999.999.999.999", "[::1]:80", TOKEN_A,
+]
+ZONES = ["Europe/Berlin", "Europe%2FBerlin", "America/New_York", "UTC", "Etc/GMT+14", "Etc/GMT+99", "Not/AZone",
+         "../../etc/passwd", "%ZZ", "%", "US/Eastern", "localtime", "posixrules", "Europe/Berlin\x00", MARKER,
+         "x" * 4000, ""]
+# Header values as a server hands them over: one line of Latin-1 text.
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",)),
+                      max_size=40)
+header_values = st.one_of(st.sampled_from(HARD_HEADER_VALUES), header_text, header_text.map(lambda s: s + MARKER))
+
+
+@pytest.mark.parametrize(("name", "in_team"), HEADER_PAGES, ids=[name for name, _ in HEADER_PAGES])
+def test_odd_headers_and_time_zone_cookies_never_break_a_page_or_come_back_unescaped(name, in_team, world,
+                                                                                     client_as):
+    kwargs = {"team_slug": world["real"]["team_slug"]} if in_team else {}
+    if name == "stream_list":
+        kwargs["server_id"] = world["real"]["server_id"]
+    url = reverse(name, kwargs=kwargs)
+    audit_url = reverse("audit_log", args=[world["real"]["team_slug"]])
+
+    @settings(max_examples=max(EXAMPLES, 10), deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(persona=st.sampled_from(PERSONAS), host=st.sampled_from(HOSTS), request_id=header_values,
+           language=header_values, user_agent=header_values, forwarded_for=header_values,
+           zone=st.one_of(st.sampled_from(ZONES), header_text), htmx=st.booleans())
+    # Always sent: a marker in every place at once, by a member and by an outsider (whose visit to a team page is
+    # recorded in that team's log, with the browser's name and request id the owner's audit log page shows).
+    @example(persona="owner", host="testserver", request_id=MARKER, language=MARKER, user_agent=MARKER,
+             forwarded_for=MARKER, zone=MARKER, htmx=False)
+    @example(persona="outsider", host="testserver", request_id=MARKER, language=MARKER, user_agent=MARKER,
+             forwarded_for=MARKER, zone=MARKER, htmx=False)
+    def a_browser_sends(persona, host, request_id, language, user_agent, forwarded_for, zone, htmx):
+        browser = client_as(world["cast"][persona])
+        browser.cookies["tz"] = zone
+        headers = {"X-Request-ID": request_id, "Accept-Language": language, "User-Agent": user_agent,
+                   "X-Forwarded-For": forwarded_for}
+        if htmx:
+            headers["HX-Request"] = "true"
+        with transaction.atomic(), override_settings(NUM_PROXIES=1):
+            response = browser.get(url, headers=headers, HTTP_HOST=host)
+            # What the request left in the audit log (a denied page, its browser and request id) is shown escaped.
+            log = client_as(world["cast"]["owner"]).get(audit_url)
+            transaction.set_rollback(True)
+        problems = [_problem(persona, "get", f"{url} (Host {host!r})", response),
+                    _problem("owner", "get", f"{audit_url} after {persona}'s request", log)]
+        assert [problem for problem in problems if problem] == []
+        if request_id and "X-Request-ID" in response:
+            assert response["X-Request-ID"] != request_id, "the request id is ours, never the one sent"
+
+    a_browser_sends()

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from dashboard import audit
 from dashboard.models import AuditEvent, User
 from dashboard.services import ServiceError
+from dashboard.services.refusals import refusal_record
 from dashboard.time_zones import is_known_zone
 
 
@@ -68,8 +69,11 @@ def account_set_time_zone(*, actor: User, time_zone: str) -> User:
     """Choose the zone the dashboard shows times in; blank goes back to the browser's zone."""
     time_zone = (time_zone or "").strip()
     if time_zone and not is_known_zone(time_zone):
-        raise ServiceError(f"'{time_zone[:64]}' is not a time zone we know. Pick one from the list, such as "
-                           "Europe/Berlin or America/New_York.", field="time_zone")
+        message = (f"'{time_zone[:64]}' is not a time zone we know. Pick one from the list, such as "
+                   "Europe/Berlin or America/New_York.")
+        refusal_record(actor=actor, team=None, role=None, action="account.time_zone", target_type="user",
+                       target_id=actor.pk, target_label=actor.email, detail=message)
+        raise ServiceError(message, field="time_zone")
     if time_zone == actor.time_zone:
         return actor
     old = actor.time_zone

@@ -21,6 +21,7 @@ from django.utils import timezone
 from dashboard import audit
 from dashboard.models import AuditEvent, Invitation, Membership, Role, Team, User
 from dashboard.services import ServiceError
+from dashboard.services.refusals import refusal_record
 from dashboard.services.teams import role_of
 
 Outcome = AuditEvent.Outcome
@@ -143,17 +144,31 @@ def invitation_accept(*, actor: User, invitation: Invitation) -> Membership:
     return membership
 
 
+def invitation_refusal_record(*, invitation: Invitation, detail: str) -> None:
+    """Someone not signed in, holding the invitation's link, was refused: in the inviting team's log, under
+    the address the invitation is for (the link says who they claim to be)."""
+    refusal_record(actor=None, actor_label=invitation.email, team=invitation.team, role=invitation.role,
+                   action="invitation.accept", target_type="invitation", target_id=invitation.pk,
+                   target_label=invitation.email, detail=detail)
+
+
 def invitation_accept_as_new_person(*, invitation: Invitation, name: str, password: str) -> Membership:
     """For an address with no account yet: make the account with this password, then accept."""
+
+    def refuse(message: str, field: str | None = None) -> ServiceError:
+        invitation_refusal_record(invitation=invitation, detail=message)
+        return ServiceError(message, field=field)
+
     if User.objects.filter(email__iexact=invitation.email).exists():
-        raise ServiceError(f"{invitation.email} already has an account. Sign in to accept the invitation.")
+        raise refuse(f"{invitation.email} already has an account. Sign in to accept the invitation.")
     if not invitation.is_pending:
-        raise ServiceError(_refusal_for(invitation, User(email=invitation.email)))
+        raise refuse(_refusal_for(invitation, User(email=invitation.email)))
     user = User(email=invitation.email, name=" ".join(name.split()))
     try:
         password_validation.validate_password(password, user)
     except ValidationError as error:
-        raise ServiceError(" ".join(error.messages), field="password1") from None
+        # The reasons only: never the password itself.
+        raise refuse(" ".join(error.messages), field="password1") from None
     with audit.atomic():
         user.set_password(password)
         user.save()

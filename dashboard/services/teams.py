@@ -12,6 +12,7 @@ from dashboard import audit
 from dashboard.models import AuditEvent, Membership, Role, Team, User
 from dashboard.page_names import masked_path, page_name
 from dashboard.services import ServiceError
+from dashboard.services.refusals import refusal_record
 
 Outcome = AuditEvent.Outcome
 RESERVED_SLUGS = {"new", "teams", "admin", "accounts", "invitations", "static", "healthz"}
@@ -59,7 +60,8 @@ def team_create(*, actor: User, name: str) -> Team:
 def team_delete(*, actor: User, team: Team, confirmation: str) -> None:
     role = role_of(actor, team)
     if confirmation.strip() != team.name:
-        raise ServiceError(f"Type the team's name, {team.name}, exactly to confirm.", field="confirmation")
+        _refuse(actor, team, role, "team.delete", "team", team.pk, team.name,
+                f"Type the team's name, {team.name}, exactly to confirm.", field="confirmation")
     if not role.at_least(Role.OWNER):
         _refuse(actor, team, role, "team.delete", "team", team.pk, team.name, "Only an owner can delete the team.")
     with audit.atomic():
@@ -77,10 +79,11 @@ def role_of(actor: User, team: Team) -> Role:
     return membership.role_enum
 
 
-def _refuse(actor, team, role, action, target_type, target_id, target_label, message, changes=None):
+def _refuse(actor, team, role, action, target_type, target_id, target_label, message, changes=None, *,
+            field: str | None = None):
     audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.REFUSED, target_type=target_type,
                  target_id=target_id, target_label=target_label, changes=changes, detail=message)
-    raise ServiceError(message)
+    raise ServiceError(message, field=field)
 
 
 def _owners_left_without(team: Team, membership: Membership) -> int:
@@ -97,7 +100,7 @@ def member_set_role(*, actor: User, team: Team, membership: Membership, role: Ro
         args = (actor, team, actor_role, "member.role_change", "member", membership.user.pk, membership.user.email)
         changes = {"role": [old.label, new.label]}
         if old == new:
-            raise ServiceError(f"{who} is already {_a(new)}.")
+            _refuse(*args, f"{who} is already {_a(new)}.")
         if not actor_role.at_least(Role.ADMIN):
             _refuse(*args, "Only admins and owners can change roles.", changes)
         if not actor_role.at_least(old):
@@ -119,9 +122,10 @@ def member_set_role(*, actor: User, team: Team, membership: Membership, role: Ro
 def member_remove(*, actor: User, team: Team, membership: Membership) -> None:
     with audit.atomic():
         membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
-        if membership.user_id == actor.pk:
-            raise ServiceError("To take yourself out of the team, use “Leave team”.")
         actor_role = role_of(actor, team)
+        if membership.user_id == actor.pk:
+            _refuse(actor, team, actor_role, "member.remove", "member", actor.pk, actor.email,
+                    "To take yourself out of the team, use “Leave team”.")
         target = membership.role_enum
         who = membership.user.get_full_name()
         args = (actor, team, actor_role, "member.remove", "member", membership.user.pk, membership.user.email)
@@ -140,8 +144,9 @@ def member_remove(*, actor: User, team: Team, membership: Membership) -> None:
 def member_leave(*, actor: User, team: Team) -> None:
     with audit.atomic():
         membership = Membership.objects.select_for_update().filter(team=team, user=actor).first()
-        if membership is None:
-            raise ServiceError("You are not a member of this team.")
+        if membership is None:  # removed by an admin since the page was sent
+            _refuse(actor, team, None, "member.leave", "member", actor.pk, actor.email,
+                    "You are not a member of this team.")
         role = membership.role_enum
         if role == Role.OWNER and _owners_left_without(team, membership) == 0:
             _refuse(actor, team, role, "member.leave", "member", actor.pk, actor.email,
@@ -160,6 +165,14 @@ def access_record_denial(*, actor: User, team: Team, role: Role | str, needed: R
     audit.record(action=action, actor=actor, team=team, role=role, outcome=Outcome.DENIED,
                  target_type="page", target_id=path[:100], target_label=label,
                  detail=f"Needs the {Role(needed).label} role or higher.")
+
+
+def access_record_nothing_there(*, actor: User, team: Team, role: Role | str, path: str, action: str) -> None:
+    """A member's change named something the team does not have; they were answered "not found"."""
+    refusal_record(actor=actor, team=team, role=role, action=action, target_type="page", target_id=path[:100],
+                   target_label=page_name(path, team=team),
+                   detail=f"Nothing in {team.name} has this address: a made-up number, another team's, or one "
+                          "removed meanwhile. Nothing was changed.")
 
 
 def access_record_outsider(*, actor: User, team_slug: str, path: str) -> None:

@@ -20,6 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from dashboard import audit
 from dashboard.models import AuditEvent, Membership, Role, User
 from dashboard.services import ServiceError
+from dashboard.services.refusals import refusal_record
 
 APP_DEVICE_NAME = "Authenticator app"
 RECOVERY_DEVICE_NAME = "Recovery codes"
@@ -60,6 +61,13 @@ def two_factor_start(*, actor: User) -> TOTPDevice:
     return device or TOTPDevice.objects.create(user=actor, name=APP_DEVICE_NAME, confirmed=False)
 
 
+def _refuse(*, actor: User, action: str, message: str) -> ServiceError:
+    """A two-factor request that asked for what is already so (on, off), or for what needs it first."""
+    refusal_record(actor=actor, team=None, role=None, action=action, target_type="user", target_id=actor.pk,
+                   target_label=actor.email, detail=message)
+    return ServiceError(message)
+
+
 def _record_wrong_code(*, actor: User, detail: str) -> None:
     audit.record(action="auth.otp.failure", actor=actor, team=None, outcome=AuditEvent.Outcome.REFUSED,
                  target_type="user", target_id=actor.pk, target_label=actor.email, detail=detail)
@@ -97,6 +105,9 @@ def _new_recovery_codes(actor: User) -> list[str]:
 
 def two_factor_confirm(*, actor: User, code: str) -> tuple[TOTPDevice, list[str]]:
     """Turns two-factor sign-in on once the app shows a right code; returns the device and new recovery codes."""
+    if two_factor_is_on(user=actor):
+        raise _refuse(actor=actor, action="auth.otp.setup", message="Two-factor sign-in is already on for your "
+                                                                    "account.")
     device = two_factor_start(actor=actor)
     _check_app_code(actor=actor, device=device, code=code, during="while setting up")
     with transaction.atomic():
@@ -115,7 +126,7 @@ def two_factor_check(*, actor: User, code: str) -> Checked:
     code = (code or "").replace(" ", "").replace("-", "").strip().lower()
     app = TOTPDevice.objects.filter(user=actor, confirmed=True).first()
     if app is None:
-        raise ServiceError("Two-factor sign-in is not on for your account.")
+        raise _refuse(actor=actor, action="auth.otp.failure", message="Two-factor sign-in is not on for your account.")
     if _APP_CODE.match(code):
         _check_app_code(actor=actor, device=app, code=code, during="at sign-in")
         audit.record(action="auth.otp.verify", actor=actor, team=None, target_type="user", target_id=actor.pk,
@@ -146,7 +157,8 @@ def recovery_codes_left(*, user: User) -> int:
 def two_factor_new_recovery_codes(*, actor: User) -> list[str]:
     """Replaces every recovery code with new ones, shown once; the old ones stop working."""
     if not two_factor_is_on(user=actor):
-        raise ServiceError("Turn on two-factor sign-in first; recovery codes come with it.")
+        raise _refuse(actor=actor, action="auth.otp.recovery_codes",
+                      message="Turn on two-factor sign-in first; recovery codes come with it.")
     with transaction.atomic():
         codes = _new_recovery_codes(actor)
         audit.record(action="auth.otp.recovery_codes", actor=actor, team=None, target_type="user",
@@ -165,7 +177,8 @@ def two_factor_turn_off(*, actor: User, code: str) -> None:
                            "sign-in. It stays on.")
     app = TOTPDevice.objects.filter(user=actor, confirmed=True).first()
     if app is None:
-        raise ServiceError("Two-factor sign-in is already off for your account.")
+        raise _refuse(actor=actor, action="auth.otp.disable", message="Two-factor sign-in is already off for your "
+                                                                      "account.")
     _check_app_code(actor=actor, device=app, code=code, during="while turning it off")
     with transaction.atomic():
         TOTPDevice.objects.filter(user=actor).delete()

@@ -7,13 +7,15 @@ import zoneinfo
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods
 
 from dashboard.access import not_team_scoped
-from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error, record_refusal
+from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error, record_refusal, record_request_refusal
 from dashboard.middleware import client_ip
 from dashboard.services import ServiceError
 from dashboard.services.accounts import (
@@ -69,10 +71,27 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    @method_decorator(login_not_required)  # as Django's own dispatch, which this one wraps, is marked
+    def dispatch(self, *args, **kwargs):
+        response = super().dispatch(*args, **kwargs)
+        # The "link not valid" page answered a POST (a valid link redirects first): never the link on record.
+        if self.request.method == "POST" and not self.validlink and response.status_code == 200:
+            record_request_refusal(self.request, action="auth.password.reset", target_type="user",
+                                   target_id=self.user.pk if self.user else "",
+                                   actor_label=self.user.email if self.user else "",
+                                   target_label=self.user.email if self.user else "",
+                                   detail="The reset link is not valid: used already, expired, or made up.")
+        return response
+
     def form_valid(self, form):
         response = super().form_valid(form)
         account_record_password_change(actor=form.user, by_reset_link=True)
         return response
+
+    def form_invalid(self, form):
+        record_refusal(self.request, form, action="auth.password.reset", actor_label=form.user.email,
+                       target_type="user", target_id=form.user.pk, target_label=form.user.email)
+        return super().form_invalid(form)
 
 
 password_change = not_team_scoped(PasswordChangeView.as_view())

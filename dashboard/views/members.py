@@ -9,7 +9,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard.access import not_team_scoped, team_required
-from dashboard.forms import InviteForm, NewAccountForm, RoleForm, apply_service_error, record_refusal
+from dashboard.forms import (
+    InviteForm,
+    NewAccountForm,
+    RoleForm,
+    apply_service_error,
+    record_refusal,
+    record_request_refusal,
+)
 from dashboard.models import Invitation, Membership, Role, User
 from dashboard.services import ServiceError
 from dashboard.services.invitations import (
@@ -89,7 +96,7 @@ def member_invite(request: HttpRequest) -> HttpResponse:
     return _members_page(request, invite_form=form)
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="member.role_change")
 @require_POST
 def member_role(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=member_id, team=request.team)
@@ -110,7 +117,7 @@ def member_role(request: HttpRequest, member_id: int) -> HttpResponse:
     return _done(request)
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="member.remove")
 @require_http_methods(["GET", "POST"])
 def member_remove_view(request: HttpRequest, member_id: int) -> HttpResponse:
     membership = get_object_or_404(Membership.objects.select_related("user"), pk=member_id, team=request.team)
@@ -125,7 +132,7 @@ def member_remove_view(request: HttpRequest, member_id: int) -> HttpResponse:
     return render(request, "dashboard/member_remove.html", {"member": membership})
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="invitation.revoke")
 @require_POST
 def invitation_revoke_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id, team=request.team)
@@ -145,12 +152,19 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     """The page an invitation link opens. Who may accept: the invited address, signed in or new."""
     invitation = invitation_for_token(token)
     if invitation is None:
+        if request.method == "POST":  # never the link itself: it is as good as a password while it works
+            record_request_refusal(request, action="invitation.accept", target_type="invitation",
+                                   detail="No invitation has this link: mistyped, made up, or from another site.")
         return render(request, "dashboard/invitation.html", {"state": "unknown"}, status=404)
     user = request.user
     has_account = not user.is_authenticated and User.objects.filter(email__iexact=invitation.email).exists()
     form = NewAccountForm(request.POST or None) if not user.is_authenticated and not has_account else None
     error = None
     ready = user.is_authenticated or (form is not None and form.is_valid())
+    if request.method == "POST" and form is not None and not ready:
+        record_refusal(request, form, action="invitation.accept", team=invitation.team, role=invitation.role,
+                       actor_label=invitation.email, target_type="invitation", target_id=invitation.pk,
+                       target_label=invitation.email)
     # A used, revoked or expired invitation still goes to the service, so the refused attempt is audited.
     if request.method == "POST" and ready:
         try:

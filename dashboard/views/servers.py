@@ -72,7 +72,7 @@ def server_detail(request: HttpRequest, server_id) -> HttpResponse:
     })
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="server.stream_limit")
 @require_POST
 def server_stream_limit_view(request: HttpRequest, server_id) -> HttpResponse:
     server = _server(request, server_id)
@@ -93,7 +93,7 @@ def server_stream_limit_view(request: HttpRequest, server_id) -> HttpResponse:
     return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="server.rename")
 @require_POST
 def server_rename_view(request: HttpRequest, server_id) -> HttpResponse:
     server = _server(request, server_id)
@@ -113,7 +113,7 @@ def server_rename_view(request: HttpRequest, server_id) -> HttpResponse:
     return redirect("server_detail", team_slug=request.team.slug, server_id=server.pk)
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="server.token.replace")
 @sensitive_post_parameters("token")
 @require_http_methods(["GET", "POST"])
 def server_token_view(request: HttpRequest, server_id) -> HttpResponse:
@@ -135,7 +135,7 @@ def server_token_view(request: HttpRequest, server_id) -> HttpResponse:
     })
 
 
-@team_required(role=Role.ADMIN)
+@team_required(role=Role.ADMIN, action="server.remove")
 @require_http_methods(["GET", "POST"])
 def server_remove_view(request: HttpRequest, server_id) -> HttpResponse:
     server = _server(request, server_id)

@@ -17,7 +17,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dashboard.access import not_team_scoped
-from dashboard.forms import apply_service_error
+from dashboard.forms import apply_service_error, record_refusal
 from dashboard.services import ServiceError
 from dashboard.services.two_factor import (
     recovery_codes_left,
@@ -96,6 +96,8 @@ def two_factor_confirm_view(request: HttpRequest) -> HttpResponse:
             remember_step(request, request.user)
             messages.success(request, "Two-factor sign-in is on. Keep your recovery codes somewhere safe.")
             return _codes_page(request, codes)
+    else:
+        _record_refused_code(request, form, action="auth.otp.setup")
     return _page(request, form=form)
 
 
@@ -124,7 +126,14 @@ def two_factor_turn_off_view(request: HttpRequest) -> HttpResponse:
             remember_step(request, request.user)
             messages.success(request, "Two-factor sign-in is off. You now sign in with your password alone.")
             return redirect("two_factor")
+    else:
+        _record_refused_code(request, form, action="auth.otp.disable")
     return _page(request, off_form=form)
+
+
+def _record_refused_code(request: HttpRequest, form: CodeForm, *, action: str) -> None:
+    record_refusal(request, form, action=action, target_type="user", target_id=request.user.pk,
+                   target_label=request.user.email)
 
 
 def _next_address(request: HttpRequest) -> str:
@@ -159,5 +168,7 @@ def two_factor_code(request: HttpRequest) -> HttpResponse:
                                           f"{checked.recovery_codes_left} left. Make new ones on your "
                                           "two-factor sign-in page if you are running low.")
             return redirect(_next_address(request) or "home")
+    elif request.method == "POST":
+        _record_refused_code(request, form, action="auth.otp.failure")
     # A wrong code re-renders the page with its reason, as the sign-in page does for a wrong password (200).
     return render(request, "registration/two_factor_code.html", {"form": form, "next": _next_address(request)})

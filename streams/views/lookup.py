@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import reswap, retarget
 
 from dashboard.access import team_required
+from dashboard.forms import record_request_refusal
 from dashboard.models import Role, Server
 from dashboard.services import ServiceError
 from streams.forms_suppressions import LookupForm
@@ -93,6 +94,19 @@ def _server_from_form(request: HttpRequest) -> Server | None:
     return get_object_or_404(request.team.servers, pk=server_id)
 
 
+def _record_stale(request: HttpRequest, *, action: str, email: str, server: Server | None) -> None:
+    """A remove or reactivate refused before it reached a service: on record, saying which part was missing."""
+    if not email:
+        why = "the address looked up is no longer kept (looked up over an hour ago, or in another team)"
+    elif server is None:
+        why = "the form named no server"
+    else:
+        why = "the form named no stream" if action == "suppression.remove" else "the form named no bounce"
+    record_request_refusal(request, action=action, target_type="server" if server else "",
+                           target_id=server.pk if server else "", target_label=server.name if server else "",
+                           detail=f"Nothing was sent to Postmark: {why}.")
+
+
 @team_required(role=Role.EDITOR, denied_action="suppression.remove")
 @require_http_methods(["POST"])
 def recipient_lookup_remove(request: HttpRequest) -> HttpResponse:
@@ -100,6 +114,7 @@ def recipient_lookup_remove(request: HttpRequest) -> HttpResponse:
     email, server = _looked_up(request), _server_from_form(request)
     stream_id = request.POST.get("stream", "")
     if not email or server is None or not _STREAM_ID.fullmatch(stream_id):
+        _record_stale(request, action="suppression.remove", email=email, server=server)
         messages.error(request, "Look the address up again: this page was open too long, so nothing was changed.")
         return redirect("recipient_lookup", team_slug=request.team.slug)
     try:
@@ -123,6 +138,7 @@ def recipient_lookup_reactivate(request: HttpRequest) -> HttpResponse:
     email, server = _looked_up(request), _server_from_form(request)
     bounce_id = request.POST.get("bounce", "")
     if not email or server is None or not bounce_id.isdigit() or len(bounce_id) > 18:
+        _record_stale(request, action="bounce.activate", email=email, server=server)
         messages.error(request, "Look the address up again: this page was open too long, so nothing was changed.")
         return redirect("recipient_lookup", team_slug=request.team.slug)
     try:

@@ -243,7 +243,9 @@ def test_a_wrong_confirmation_keeps_the_team(client_as, owner, team_a):
     assert response.status_code == 200
     assert "Type the team&#x27;s name, Acme, exactly to confirm." in response.content.decode()
     assert Team.objects.filter(pk=team_a.pk).exists()
-    assert not AuditEvent.objects.filter(action="team.delete").exists()
+    [refused] = AuditEvent.objects.filter(action="team.delete")
+    assert (refused.outcome, refused.actor_id, refused.target_label) == ("refused", owner.pk, "Acme")
+    assert refused.detail == "Type the team's name, Acme, exactly to confirm."
 
 
 def test_an_admin_cannot_delete_the_team(client_as, admin, team_a):

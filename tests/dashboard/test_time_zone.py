@@ -240,7 +240,9 @@ def test_a_made_up_zone_is_refused_on_the_field_and_nothing_changes(client_as, o
     assert "'Mars/Olympus_Mons' is not a time zone we know" in field_errors(response, "time_zone")
     owner.refresh_from_db()
     assert owner.time_zone == "Asia/Tokyo"
-    assert not AuditEvent.objects.filter(action="account.time_zone").exists()
+    [refused] = AuditEvent.objects.filter(action="account.time_zone")
+    assert (refused.outcome, refused.actor_id) == ("refused", owner.pk)
+    assert refused.detail.startswith("'Mars/Olympus_Mons' is not a time zone we know.")
 
 
 def test_the_service_refuses_an_unknown_zone_on_its_field(owner):

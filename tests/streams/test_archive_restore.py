@@ -156,7 +156,9 @@ def test_a_wrong_id_is_refused_on_the_field_and_nothing_is_archived(client_as, e
                      r"news, exactly as shown, to confirm.</li>", page)
     assert 'value="News"' in page
     assert not is_archived(server_a)
-    assert events("stream.archive") == []
+    [refused] = events("stream.archive")
+    assert (refused.outcome, refused.actor_id) == ("refused", editor.pk)
+    assert refused.detail == "Not confirmed: Type the stream's ID, news, exactly as shown, to confirm."
 
 
 def test_a_wrong_id_in_the_dialog_answers_the_dialog_with_the_error(client_as, editor, server_a, news):

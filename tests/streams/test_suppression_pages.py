@@ -268,7 +268,10 @@ def test_an_action_without_a_looked_up_address_changes_nothing(two_servers, edit
                                       {"server": production.pk, "stream": "outbound"}, follow=True)
 
     assert "Look the address up again" in text_of(response)
-    assert not AuditEvent.objects.filter(action="suppression.remove").exists()
+    [refused] = AuditEvent.objects.filter(action="suppression.remove")
+    assert (refused.outcome, refused.actor_id, refused.target_id) == ("refused", editor.pk, str(production.pk))
+    assert refused.detail == ("Nothing was sent to Postmark: the address looked up is no longer kept (looked up over "
+                              "an hour ago, or in another team).")
 
 
 @pytest.mark.parametrize("typed", ["pat", "josé@example.com", "<script>@x.com"])
