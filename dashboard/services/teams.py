@@ -90,10 +90,20 @@ def _owners_left_without(team: Team, membership: Membership) -> int:
     return team.memberships.filter(role=Role.OWNER).exclude(pk=membership.pk).count()
 
 
+def _still_a_member(actor: User, team: Team, membership: Membership, action: str) -> Membership:
+    """The membership, locked for the change; refused (and on record) when someone removed it meanwhile."""
+    try:
+        return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
+    except Membership.DoesNotExist:
+        user = membership.user
+        _refuse(actor, team, role_of(actor, team), action, "member", user.pk, user.email,
+                f"{user.get_full_name()} is no longer a member of {team.name}: someone removed them meanwhile.")
+
+
 def member_set_role(*, actor: User, team: Team, membership: Membership, role: Role | str) -> Membership:
     new = Role(role)
     with audit.atomic():
-        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
+        membership = _still_a_member(actor, team, membership, "member.role_change")
         old = membership.role_enum
         actor_role = role_of(actor, team)
         who = membership.user.get_full_name()
@@ -121,7 +131,7 @@ def member_set_role(*, actor: User, team: Team, membership: Membership, role: Ro
 
 def member_remove(*, actor: User, team: Team, membership: Membership) -> None:
     with audit.atomic():
-        membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk, team=team)
+        membership = _still_a_member(actor, team, membership, "member.remove")
         actor_role = role_of(actor, team)
         if membership.user_id == actor.pk:
             _refuse(actor, team, actor_role, "member.remove", "member", actor.pk, actor.email,

@@ -253,3 +253,19 @@ def test_a_member_of_another_team_cannot_be_changed_through_this_one(client_as, 
                                              {"role": "viewer"})
     assert response.status_code == 404
     assert Membership.objects.get(pk=globex_owner.pk).role == Role.OWNER
+
+
+@pytest.mark.parametrize("change", ["role", "remove"])
+def test_a_member_removed_meanwhile_is_a_refusal_on_record_not_an_error(cast, team_a, change):
+    """Two admins on the members page at once: one removes a member, the other then changes or removes them."""
+    stale = membership(cast["editor"])
+    Membership.objects.filter(pk=stale.pk).delete()
+
+    with pytest.raises(ServiceError, match="no longer a member of Acme"):
+        if change == "role":
+            member_set_role(actor=cast["owner"], team=team_a, membership=stale, role=Role.VIEWER)
+        else:
+            member_remove(actor=cast["owner"], team=team_a, membership=stale)
+
+    event = AuditEvent.objects.get(action="member.role_change" if change == "role" else "member.remove")
+    assert (event.outcome, event.target_label) == ("refused", cast["editor"].email)
