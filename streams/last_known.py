@@ -89,9 +89,37 @@ def load(server: Server) -> Copy | None:
     return _copy_of(row) if row else None
 
 
+_READ_WITH_ITS_COPY = "_read_with_its_copy"
+
+
+def read_with_its_copy(servers) -> Server:
+    """The one server of `servers` (a queryset filtered to it), read with its last-known copy in the same query,
+    for the request's first read of its streams. Raises Server.DoesNotExist."""
+    server = servers.select_related("stream_copy").get()
+    server.__dict__[_READ_WITH_ITS_COPY] = True
+    return server
+
+
 def load_many(servers: list[Server]) -> dict[Any, Copy]:
-    """The copies of several servers in one query, by server primary key."""
-    return {row.server_id: _copy_of(row) for row in StreamCopy.objects.filter(server__in=servers)}
+    """The copies of several servers in one query, by server primary key.
+
+    A server read with its copy by `read_with_its_copy` (as a page's `server_of` does) costs no query: that copy
+    is used once and then forgotten by the server object, so a later read in the same request (after a write,
+    say) goes to the database again. A copy Django cached on the server any other way (a StreamCopy made for it
+    sets one) is never trusted."""
+    copies, unread = {}, []
+    cached = Server.stream_copy.related
+    for server in servers:
+        if not (server.__dict__.pop(_READ_WITH_ITS_COPY, False) and cached.is_cached(server)):
+            unread.append(server)
+            continue
+        row = cached.get_cached_value(server)
+        cached.delete_cached_value(server)
+        if row is not None:
+            copies[server.pk] = _copy_of(row)
+    if unread:
+        copies.update({row.server_id: _copy_of(row) for row in StreamCopy.objects.filter(server__in=unread)})
+    return copies
 
 
 def fetched_times(servers: list[Server]) -> dict[Any, datetime]:

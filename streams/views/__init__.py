@@ -3,17 +3,21 @@
 from datetime import datetime
 
 from django.forms import Form
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 
 from dashboard.forms import record_refusal
 from dashboard.models import Role, Server
+from streams import last_known
 from streams.services import PostmarkTrouble, stream_audit_target
 
 
 def server_of(request: HttpRequest, server_id) -> Server:
-    """The team's server from the URL; another team's server is as unknown as a made-up one (404)."""
-    return get_object_or_404(request.team.servers, pk=server_id)
+    """The team's server from the URL; another team's server is as unknown as a made-up one (404). Its last-known
+    copy comes in the same query, for the page's first read of its streams."""
+    try:
+        return last_known.read_with_its_copy(request.team.servers.filter(pk=server_id))
+    except Server.DoesNotExist:
+        raise Http404("No such server.") from None
 
 
 def record_stream_refusal(request: HttpRequest, form: Form, *, action: str, server: Server, stream_id: str) -> None:
