@@ -284,16 +284,21 @@ def _item(team: Team, reminder: PurgeReminder, archivers: dict[str, str]) -> dic
             "restore_url": None if purged else _absolute(restore)}
 
 
+SUBJECT_WORDS = {Threshold.PURGED: "deleted by Postmark", Threshold.ONE_DAY: "will be deleted within a day",
+                 Threshold.SEVEN_DAYS: "will be deleted within 7 days"}
+
+
 def _subject(team: Team, sections: list[dict[str, Any]]) -> str:
-    counts = [f"{len(section['items'])} {'stream' if len(section['items']) == 1 else 'streams'} "
-              f"{section['heading'][0].lower()}{section['heading'][1:]}" for section in sections]
-    return f"{team.name}: archived {', '.join(counts)}"
+    """"Acme: 1 archived stream will be deleted within a day, 2 archived streams will be deleted within 7 days"."""
+    counts = [f"{len(section['items'])} archived {'stream' if len(section['items']) == 1 else 'streams'} "
+              f"{SUBJECT_WORDS[section['threshold']]}" for section in sections]
+    return f"{team.name}: {', '.join(counts)}"
 
 
 def _send_digest(team: Team, person: User, reminders: list[PurgeReminder], archivers: dict[str, str]) -> None:
     zone = _zone(person)
     order = sorted(reminders, key=lambda item: (item.purge_at, item.server.name, item.stream_id))
-    sections = [{"heading": heading, "purged": threshold == Threshold.PURGED,
+    sections = [{"heading": heading, "threshold": threshold, "purged": threshold == Threshold.PURGED,
                  "items": [_item(team, item, archivers) for item in order if item.threshold == threshold]}
                 for threshold, heading in SECTIONS]
     sections = [section for section in sections if section["items"]]

@@ -39,7 +39,7 @@ def test_a_stream_archived_38_days_ago_gets_exactly_one_7_day_reminder_across_tw
     watch_and_remind(server_a)
 
     assert recipients(mailoutbox) == ["adam@acme.example", "edith@acme.example", "olivia@acme.example"]
-    assert all(message.subject == "Acme: archived 1 stream deleted within 7 days" for message in mailoutbox)
+    assert all(message.subject == "Acme: 1 archived stream will be deleted within 7 days" for message in mailoutbox)
     [reminder] = reminder_rows()
     assert (reminder.threshold, reminder.status) == (Threshold.SEVEN_DAYS, Status.SENT)
     [event] = reminders_sent()
@@ -73,7 +73,7 @@ def test_the_7_day_then_the_1_day_reminder_then_one_notice_once_postmark_purged_
     watch_and_remind(server_a)
 
     assert len(mailoutbox) == 3
-    assert all(message.subject == "Acme: archived 1 stream deleted by Postmark" for message in mailoutbox)
+    assert all(message.subject == "Acme: 1 archived stream deleted by Postmark" for message in mailoutbox)
     assert "Deleted on" in mailoutbox[0].body and "restore it:" not in mailoutbox[0].body
     assert [row.threshold for row in reminder_rows(status=Status.SENT)] == [
         Threshold.SEVEN_DAYS, Threshold.ONE_DAY, Threshold.PURGED]
@@ -150,7 +150,8 @@ def test_one_digest_per_team_lists_every_stream_of_every_server(sandbox, team, o
     body = mailoutbox[0].body
     assert "Monthly news (ID news) on Acme Production" in body and "Spring promo (ID promo) on Acme Staging" in body
     assert body.index("DELETED WITHIN A DAY") < body.index("DELETED WITHIN 7 DAYS")
-    assert mailoutbox[0].subject == "Acme: archived 1 stream deleted within a day, 1 stream deleted within 7 days"
+    assert mailoutbox[0].subject == ("Acme: 1 archived stream will be deleted within a day, "
+                                     "1 archived stream will be deleted within 7 days")
     assert len(reminders_sent()) == 2
 
 

@@ -49,7 +49,7 @@ def test_reminders_reach_a_real_smtp_server_as_text_and_html_and_name_no_token(
     assert sorted(rcpt for rcpts, _, _ in smtp_inbox.received for rcpt in rcpts) == [
         "edith@acme.example", "olivia@acme.example"]
     _, message, raw = smtp_inbox.received[0]
-    assert message["Subject"] == "Acme: archived 1 stream deleted within 7 days"
+    assert message["Subject"] == "Acme: 1 archived stream will be deleted within 7 days"
     assert message["List-Unsubscribe"] == "<https://streams.example.com/accounts/reminders/>"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
