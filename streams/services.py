@@ -503,7 +503,11 @@ def stream_ids_on_server(*, server: Server) -> list[str] | None:
 
 
 def stream_history(*, team: Team, server: Server, stream_id: str, limit: int = 50) -> list[AuditEvent]:
-    events = AuditEvent.objects.for_team(team).filter(target_type="stream", target_id=stream_target(server, stream_id))
+    # The indexed columns find the stream's entries (its ID in lower case, as the log keeps it for its filters);
+    # the exact target keeps a stream whose ID differs only in case out.
+    events = AuditEvent.objects.for_team(team).filter(
+        stream_id=stream_id.lower(), server_id=str(server.pk), target_type="stream",
+        target_id=stream_target(server, stream_id))
     return list(events[:limit])
 
 

@@ -110,3 +110,13 @@ def test_no_filter_of_the_audit_log_scans_the_whole_audit_table(client_as, admin
                if f"Seq Scan on {TABLE}" in plan}
     assert scanned == {}
     assert audit_table_plans(client, base)  # the check above saw the page's queries
+
+
+def test_a_streams_history_on_its_page_reads_only_that_streams_entries(client_as, admin, long_log, server_a):
+    """The stream page lists the stream's last entries: found through the stream's index, not by walking the
+    team's entries newest first until 50 of them match (thousands of index rows for a quiet stream)."""
+    from django.urls import reverse
+
+    url = reverse("stream_detail", args=[long_log.slug, server_a.pk, "outbound"])
+    plans = [plan for plan in audit_table_plans(client_as(admin), url) if "stream" in plan]
+    assert plans and all("audit_team_stream_time" in plan for plan in plans), plans
