@@ -255,7 +255,10 @@ def _archivers(team: Team, reminders: list[PurgeReminder]) -> dict[str, str]:
     """Who archived each stream, by its audit target, from the audit log (newest archive first): a member's
     name, or Postmark's words when it was done outside. Two queries however many streams."""
     targets = {stream_target(reminder.server, reminder.stream_id) for reminder in reminders}
-    events = (AuditEvent.objects.for_team(team).filter(target_type="stream", target_id__in=targets)
+    # The indexed stream column narrows the search to these streams' entries; the exact targets then decide.
+    events = (AuditEvent.objects.for_team(team)
+              .filter(stream_id__in={reminder.stream_id.lower() for reminder in reminders}, target_type="stream",
+                      target_id__in=targets)
               .filter(Q(action="stream.archive", outcome=AuditEvent.Outcome.SUCCESS)
                       | Q(action="stream.outside.archive"))
               .only("target_id", "action", "actor_id", "actor_label"))
