@@ -18,7 +18,7 @@ class PurgeReminder(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to be sent"
-        SENDING = "sending", "Being sent"  # claimed by one worker; never sent by another
+        SENDING = "sending", "Being sent"  # claimed by one run; another takes it only after the run's lease ended
         SENT = "sent", "Sent"
         CANCELLED = "cancelled", "Cancelled: restored, deleted or superseded before it was sent"
 

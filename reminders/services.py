@@ -6,8 +6,9 @@ Two steps, each safe to run twice, on two machines at once, or again after a cra
   per stream, archive and threshold, which the database's unique constraint keeps from ever being a second.
   An archive that ended (restored, deleted before its date, or purged) cancels what it still had waiting; a
   purge adds the notice.
-- `reminders_send` claims a team's waiting reminders in one UPDATE (a reminder another run claimed is never
-  sent again), checks each against the copy once more (a stream restored meanwhile gets nothing), e-mails one
+- `reminders_send` claims a team's waiting reminders in one UPDATE (a reminder another run claimed is left to
+  it, unless that run stopped without finishing more than SENDING_LEASE ago: then the people it had not reached
+  get it), checks each against the copy once more (a stream restored meanwhile gets nothing), e-mails one
   digest per person and records each reminder sent in the audit log, without the e-mail's body.
 
 Never: call Postmark, decrypt a token, or put a token in an e-mail.
@@ -178,18 +179,29 @@ def reminders_recent(*, team: Team, limit: int = 20) -> list[PurgeReminder]:
 # --- Sending -------------------------------------------------------------------------------------
 
 
+# A run that took reminders and stopped (its worker killed, the machine gone) before it finished: after this
+# long, its reminders are taken again, for the people it had not reached yet. A run takes seconds.
+SENDING_LEASE = timedelta(hours=1)
+
+
+def _to_send(now: datetime) -> Q:
+    """Waiting reminders, and those a run took more than SENDING_LEASE ago without finishing."""
+    return Q(status=Status.PENDING) | Q(status=Status.SENDING, claimed_at__lt=now - SENDING_LEASE)
+
+
 def reminders_send(*, now: datetime | None = None) -> int:
     """E-mail every team's waiting reminders, one digest per person; how many e-mails went out."""
     now = now or timezone.now()
-    teams = Team.objects.filter(pk__in=PurgeReminder.objects.filter(status=Status.PENDING).values("team_id"))
+    teams = Team.objects.filter(pk__in=PurgeReminder.objects.filter(_to_send(now)).values("team_id"))
     return sum(_send_for_team(team, now) for team in teams)
 
 
 def _send_for_team(team: Team, now: datetime) -> int:
     claim = uuid.uuid4().hex
-    # One UPDATE: whichever run gets here first takes every waiting reminder; a run racing it takes none.
-    PurgeReminder.objects.filter(team=team, status=Status.PENDING).update(status=Status.SENDING, claim=claim,
-                                                                         claimed_at=now)
+    # One UPDATE: whichever run gets here first takes every waiting reminder; a run racing it takes none. Each
+    # person reached is noted on the reminder at once (`sent_to`), so a run that takes over an abandoned one
+    # e-mails only the others.
+    PurgeReminder.objects.filter(_to_send(now), team=team).update(status=Status.SENDING, claim=claim, claimed_at=now)
     reminders = _still_due(list(PurgeReminder.objects.filter(claim=claim).select_related("server")), now)
     archivers = _archivers(team, reminders) if reminders else {}
     sent = 0

@@ -1,10 +1,13 @@
 """Purge reminders with the sandbox's clock: each one exactly once, per stream, archive and threshold."""
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from reminders.models import PurgeReminder
-from reminders.services import reminder_set_receiving, reminders_note, reminders_send
+from reminders.services import SENDING_LEASE, reminder_set_receiving, reminders_note, reminders_send
 from streams.services import stream_restore
 from streams.tasks import watch_server
 from tests.conftest import SPARE_TOKEN, TOKEN_A
@@ -197,11 +200,34 @@ def test_a_claimed_reminder_is_never_sent_by_a_second_run(news_archived, server_
     news_archived(38)
     watch_server.call(str(server_a.pk))
     reminders_note()
-    PurgeReminder.objects.update(status=Status.SENDING, claim="another-run")  # a run that crashed half-way
+    # Another run is sending it right now.
+    PurgeReminder.objects.update(status=Status.SENDING, claim="another-run", claimed_at=timezone.now())
 
     watch_and_remind(server_a)
 
     assert mailoutbox == [] and reminders_sent() == []
+
+
+def test_a_reminder_left_half_sent_by_a_run_that_stopped_goes_to_the_others_after_an_hour(
+        news_archived, server_a, editor, mailoutbox):
+    news_archived(38)
+    watch_server.call(str(server_a.pk))
+    reminders_note()
+    # A run took it, e-mailed the editor and was killed before it finished.
+    taken = timezone.now() - SENDING_LEASE
+    PurgeReminder.objects.update(status=Status.SENDING, claim="a-killed-run", claimed_at=taken + timedelta(minutes=1),
+                                 sent_to=[editor.pk])
+    watch_and_remind(server_a)
+    assert mailoutbox == []  # within the hour it may still be running: left alone
+
+    PurgeReminder.objects.update(claimed_at=taken - timedelta(minutes=1))
+    watch_and_remind(server_a)
+
+    assert recipients(mailoutbox) == ["adam@acme.example", "olivia@acme.example"]
+    [reminder] = reminder_rows()
+    assert reminder.status == Status.SENT
+    [event] = reminders_sent()
+    assert event.changes == {"sent_to": [None, "adam@acme.example, edith@acme.example, olivia@acme.example"]}
 
 
 def test_a_stream_deleted_in_postmark_before_its_date_gets_no_notice(news_archived, server_a, sandbox, mailoutbox):
