@@ -44,9 +44,16 @@ def _listed_zones() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
     return tuple((region, tuple(groups[region])) for region in _REGIONS if groups[region])
 
 
+@cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    """ZoneInfo keeps only the last few zones it made: the choice list's 600 were read from disk on every page."""
+    return zoneinfo.ZoneInfo(name)
+
+
 def offset_label(name: str, at: datetime | None = None) -> str:
     """The zone's offset from UTC at that moment: "UTC+01:00", "UTC-05:00", "UTC"."""
-    offset = (at or datetime.now(UTC)).astimezone(zoneinfo.ZoneInfo(name)).utcoffset()
+    offset = (at or datetime.now(UTC)).astimezone(_zone(name) if is_known_zone(name) else zoneinfo.ZoneInfo(name)
+                                                  ).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     if not minutes:
         return "UTC"

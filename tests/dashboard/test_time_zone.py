@@ -261,3 +261,17 @@ def test_the_preferences_page_makes_few_queries(client_as, owner, django_assert_
     browser = client_as(owner)
     with django_assert_max_num_queries(6):
         assert browser.get(reverse("preferences")).status_code == 200
+
+
+@pytest.mark.parametrize("chosen", ["", "Europe/Berlin", "US/Eastern", "UTC", 'Not<a>"zone"'])
+def test_the_time_zone_select_is_the_markup_djangos_own_select_gives(chosen):
+    from django import forms
+
+    from dashboard.forms import TimeZoneForm
+
+    form = TimeZoneForm(initial={"time_zone": chosen}, browser_zone="Asia/Tokyo")
+    ours = str(form["time_zone"])
+    field = form.fields["time_zone"]
+    field.widget = forms.Select(attrs=field.widget.attrs, choices=field.widget.choices)
+    assert ours == str(form["time_zone"])
+    assert ours.count("<option") > 400
