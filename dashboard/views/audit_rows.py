@@ -23,15 +23,25 @@ from dashboard.templatetags.dashboard import moment_text, utc_stamp
 from dashboard.user_agents import browser_summary
 
 
+class _Row:
+    """Django's template lookup tries `row[name]` before `row.name`: answering it spares the raised and caught
+    TypeError of each of the page's ~1,800 lookups (a quarter of their cost)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
+
+
 @dataclass(frozen=True, slots=True)
-class ChangeRow:
+class ChangeRow(_Row):
     label: str
     before: str
     after: str
 
 
 @dataclass(frozen=True, slots=True)
-class EntryRow:
+class EntryRow(_Row):
     """One entry, every value as the page writes it (text; the template escapes it)."""
 
     number: str  # the entry's id
@@ -83,13 +93,16 @@ def entry_rows(entries: list[Entry], *, path: str, zone: tzinfo | None = None) -
     """The rows of a page's entries, in the order given; `path` is the page's own (a person's name links to their
     entries on it)."""
     zone = zone or timezone.get_current_timezone()
+    browsers: dict[str, str] = {}  # a page's entries come from a few browsers
     rows = []
     for entry in entries:
         event = entry.event
         occurred_at = event.occurred_at
         user_agent = event.user_agent or ""
+        if user_agent not in browsers:
+            browsers[user_agent] = browser_summary(user_agent)
         rows.append(EntryRow(
-            number=str(localize(event.pk)),
+            number=str(event.pk),  # an identifier: never grouped in thousands
             person_url=f"{path}?person={entry.person_id}" if entry.person_id else "",
             who=entry.who,
             role=entry.role,
@@ -99,7 +112,7 @@ def entry_rows(entries: list[Entry], *, path: str, zone: tzinfo | None = None) -
             stamp=utc_stamp(occurred_at),
             when=_local_text(occurred_at, zone),
             ip=event.ip or "",
-            browser=browser_summary(user_agent),
+            browser=browsers[user_agent],
             changes=[_change_row(change, zone) for change in entry.changes],
             detail=event.detail,
             action=event.action,
