@@ -22,6 +22,7 @@ from dashboard.audit_log import EXPORT_FIELDS, GROUPS, OUTCOMES, audit_choices, 
 from dashboard.models import Role
 from dashboard.services import ServiceError
 from dashboard.services.audit import audit_export_record
+from dashboard.views.audit_rows import entry_rows
 
 CSV_HEADINGS = ["entry id", "time (UTC)", "team", "person", "role", "action", "sentence", "target type", "target id",
                 "target", "outcome", "detail", "changes", "ip", "user agent", "request id",
@@ -45,6 +46,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "choices": choices,
         "filters": filters,
         "page": page,
+        "rows": entry_rows(page.entries, path=request.path),
         "groups": [(key, label) for key, (label, _) in GROUPS.items()],
         "outcomes": [(key, text) for key, (text, _) in OUTCOMES.items()],
         "filter_query": filters.query_string(),
