@@ -28,7 +28,8 @@ def team_overview(request: HttpRequest) -> HttpResponse:
         pk = summary.server.pk
         summary.detail_url, summary.streams_url, summary.token_url = detail_url(pk), streams_url(pk), token_url(pk)
         summary.sparklines_url = sparklines_url(pk)
-    purging = server_stream_rows(((server.pk, stream) for server, stream in overview.purging), team_slug=slug)
+    purging = server_stream_rows(((server.pk, stream) for server, stream in overview.purging), team_slug=slug,
+                                 details=False)
     return render(request, "streams/overview.html", {
         "overview": overview,
         "purging": [(server, row) for (server, _stream), row in zip(overview.purging, purging, strict=True)],

@@ -74,56 +74,17 @@ class Countdown:
 
 
 @dataclass(frozen=True)
-class RowsPage:
-    """What every row of one table shares: the reader's zone, the moment, and the address builders."""
-
-    zone: object
-    now: datetime
-    detail_url: Callable[[object, str], str]
-    restore_url: Callable[[object, str], str]
-    list_url: Callable[[object], str]
-
-
-@dataclass(frozen=True)
 class StreamRow:
-    """One row. Each value is worked out when the template first reads it, once: the team overview's purging
-    table shows a stream's name, links and countdown, and never pays for its dates or description."""
-
     stream: Stream
-    server_pk: object
-    page: RowsPage
-
-    @cached_property
-    def detail_url(self) -> str:
-        return self.page.detail_url(self.server_pk, self.stream.id)
-
-    @cached_property
-    def restore_url(self) -> str:
-        return self.page.restore_url(self.server_pk, self.stream.id)
-
-    @cached_property
-    def list_url(self) -> str:  # the stream's server's list
-        return self.page.list_url(self.server_pk)
-
-    @cached_property
-    def short_description(self) -> str:  # the first 90 characters, for the table; the whole in a tooltip
-        return Truncator(self.stream.description).chars(90) if self.stream.description else ""
-
-    @cached_property
-    def handling(self) -> str:
-        return handling_text(self.stream)
-
-    @cached_property
-    def created(self) -> Moment:
-        return _moment(self.stream.created_at, self.page.zone)
-
-    @cached_property
-    def updated(self) -> Moment | None:
-        return _moment(self.stream.updated_at, self.page.zone) if self.stream.updated_at else None
-
-    @cached_property
-    def countdown(self) -> Countdown | None:
-        return countdown_shown(countdown_for(self.stream, self.page.now), self.page.zone)
+    detail_url: str
+    restore_url: str
+    list_url: str  # the stream's server's list
+    countdown: Countdown | None
+    # What only a server's list shows (the overview's purging table leaves them out: see `server_stream_rows`).
+    short_description: str = ""  # the first 90 characters, for the table; the whole in a tooltip
+    handling: str = ""
+    created: Moment | None = None
+    updated: Moment | None = None
 
     # The template reads the stream's own fields through the row.
     @property
@@ -202,12 +163,29 @@ def stream_rows(
 
 
 def server_stream_rows(
-    pairs: Iterable[tuple[object, Stream]], *, team_slug: str, now: datetime | None = None
+    pairs: Iterable[tuple[object, Stream]], *, team_slug: str, now: datetime | None = None, details: bool = True
 ) -> list[StreamRow]:
-    """The rows of (server UUID, stream) pairs, in the order given: the streams of several servers in one table."""
-    page = RowsPage(
-        zone=timezone.get_current_timezone(), now=now or timezone.now(),
-        detail_url=stream_address(team_slug, "stream_detail"), restore_url=stream_address(team_slug, "stream_restore"),
-        list_url=server_address(team_slug, "stream_list"),
-    )
-    return [StreamRow(stream=stream, server_pk=server_pk, page=page) for server_pk, stream in pairs]
+    """The rows of (server UUID, stream) pairs, in the order given: the streams of several servers in one table.
+    `details=False` leaves out what only a server's list shows (dates, description, handling): the overview's
+    purging table shows a stream's name, links and countdown."""
+    zone = timezone.get_current_timezone()
+    now = now or timezone.now()
+    detail_url = stream_address(team_slug, "stream_detail")
+    restore_url = stream_address(team_slug, "stream_restore")
+    list_url = server_address(team_slug, "stream_list")
+    return [
+        StreamRow(
+            stream=stream,
+            detail_url=detail_url(server_pk, stream.id),
+            restore_url=restore_url(server_pk, stream.id),
+            list_url=list_url(server_pk),
+            countdown=countdown_shown(countdown_for(stream, now), zone),
+            **({
+                "short_description": Truncator(stream.description).chars(90) if stream.description else "",
+                "handling": handling_text(stream),
+                "created": _moment(stream.created_at, zone),
+                "updated": _moment(stream.updated_at, zone) if stream.updated_at else None,
+            } if details else {}),
+        )
+        for server_pk, stream in pairs
+    ]
