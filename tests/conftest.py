@@ -197,3 +197,11 @@ def audit_log_truncatable(django_db_blocker) -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
         connection.close()  # else it outlives the suite, and PostgreSQL won't drop the test database under it
+
+
+@pytest.fixture(scope="module")
+def audit_log_can_be_emptied(django_db_setup, django_db_blocker):
+    """`audit_log_truncatable` for a whole module of committed-data tests:
+    `pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]`."""
+    with audit_log_truncatable(django_db_blocker):
+        yield

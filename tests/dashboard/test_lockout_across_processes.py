@@ -20,18 +20,12 @@ from django.db import connection
 from django.urls import reverse
 
 from dashboard.models import AuditEvent
-from tests.conftest import PASSWORD, audit_log_truncatable
+from tests.conftest import PASSWORD
 from tests.dashboard.test_sign_in_protection import LOCKOUT, _without_csrf
 from tests.test_deploy import free_port, images_serving, production_env
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
 LIMIT = 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
-    with audit_log_truncatable(django_db_blocker):
-        yield
 
 
 @contextmanager

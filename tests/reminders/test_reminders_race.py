@@ -3,7 +3,7 @@
 On SQLite the workers are two processes on one database file, as two machines' workers would share it (the
 suite's own in-memory SQLite locks whole tables between threads, which no deployment does). On PostgreSQL,
 when DATABASE_URL points at it, they are two threads with connections of their own; those see only committed
-data, so Django empties every table after this module's tests (see `tests.conftest.audit_log_truncatable`).
+data, so Django empties every table after this module's tests (see `tests.conftest.audit_log_can_be_emptied`).
 """
 
 import threading
@@ -15,17 +15,11 @@ from django.db import connection
 from reminders.models import PurgeReminder
 from reminders.tasks import send_purge_reminders
 from streams.tasks import watch_server
-from tests.conftest import TOKEN_A, audit_log_truncatable
+from tests.conftest import TOKEN_A
 from tests.reminders.helpers import archive, reminders_sent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
 WORKERS = 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
-    with audit_log_truncatable(django_db_blocker):
-        yield
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="threads on PostgreSQL; SQLite is raced below")

@@ -1,7 +1,7 @@
 """Many readers of one stale server at the same moment, in threads of their own: one Postmark call between them.
 
 Threads need committed data, so Django empties every table after this module's tests (see
-`tests.conftest.audit_log_truncatable`).
+`tests.conftest.audit_log_can_be_emptied`).
 """
 
 import logging
@@ -15,16 +15,10 @@ from django.utils import timezone
 from dashboard.services.servers import server_connect
 from streams.models import StreamCopy
 from streams.services import stream_list
-from tests.conftest import TOKEN_A, audit_log_truncatable
+from tests.conftest import TOKEN_A
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
 READERS = 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
-    with audit_log_truncatable(django_db_blocker):
-        yield
 
 
 def test_many_readers_of_one_stale_server_make_one_postmark_call(sandbox, team_a, owner, caplog):

@@ -1,7 +1,7 @@
 """The worker's watch when one server's Postmark hangs: the other servers' tasks go on without it.
 
 The hanging task runs in a thread of its own, which sees only committed data, so Django empties every table
-after this module's tests (see `tests.conftest.audit_log_truncatable`).
+after this module's tests (see `tests.conftest.audit_log_can_be_emptied`).
 """
 
 import socket
@@ -15,15 +15,9 @@ from dashboard.services.servers import server_connect
 from streams import watching
 from streams.models import StreamCopy, WatchRound
 from streams.tasks import watch_server
-from tests.conftest import SPARE_TOKEN, audit_log_truncatable
+from tests.conftest import SPARE_TOKEN
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def audit_log_can_be_emptied_between_tests(django_db_setup, django_db_blocker):
-    with audit_log_truncatable(django_db_blocker):
-        yield
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
 
 
 @pytest.fixture
