@@ -687,7 +687,13 @@ class PostmarkClient(SuppressionsAndBouncesMixin, StatsCalls):
                                            "request stopped asking it.")
                 break  # a retry that can't finish in time: the last attempt's outcome stands
             attempt += 1
+            earlier = response
             sent, response, failure = self._send_once(method, path, params, content, headers, left)
+            if failure is not None and earlier is not None:
+                # A retry cut short (often by the request's own deadline) says less than Postmark's last answer:
+                # after a 429, "Postmark is busy" stays the truth, not "Postmark isn't answering".
+                response, failure = earlier, None
+                break
             if not _worth_retrying(response, failure):
                 break
         outcome = response.status_code if response is not None else type(failure).__name__

@@ -703,6 +703,20 @@ def test_a_get_gives_up_after_two_retries(answer, error_class):
     assert len(fake.requests) == 3
 
 
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(429, RateLimited), (503, PostmarkUnavailable)], ids=["429", "503"]
+)
+@pytest.mark.parametrize("retry_failure", [httpx.ReadTimeout, httpx.ConnectError])
+def test_a_retry_that_gets_no_answer_leaves_postmarks_last_answer_standing(status, error_class, retry_failure):
+    fake = FakePostmark(reply(status, text=""), fail(retry_failure), reply(200, example("get")))
+
+    with pytest.raises(error_class) as raised:
+        client_for(fake).get_stream("broadcasts")
+
+    assert raised.value.status == status
+    assert len(fake.requests) == 2  # the failed retry is the last: Postmark's answer before it is what we say
+
+
 def test_a_client_with_no_retries_tries_once():
     fake = FakePostmark(reply(503, text=""), reply(200, example("get")))
 
