@@ -5,6 +5,7 @@ back button, a reload and a shared link show the same view; htmx swaps only the 
 """
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
@@ -14,7 +15,7 @@ from dashboard.access import team_required
 from dashboard.models import Role
 from streams.services import SORTS, TYPE_FILTERS, PostmarkTrouble, stream_list
 from streams.views import can_edit, server_of, trouble_context, wants_refresh
-from streams.views.rows import stream_rows
+from streams.views.rows import list_table_rows, stream_rows
 
 TYPE_LABELS = {"all": "All", "transactional": "Transactional", "broadcasts": "Broadcasts", "inbound": "Inbound"}
 SORT_LABELS = {"name": "Name", "type": "Type", "created": "Created"}
@@ -59,12 +60,16 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     except PostmarkTrouble as error:
         trouble = error
     counts = listing.counts if listing else {}
+    editor = can_edit(request)
+    rows = stream_rows(listing.streams, team_slug=request.team.slug, server_pk=server.pk) if listing else []
+    restorable = editor and any(row.is_archived for row in rows)
     context = {
         "server": server,
         "listing": listing,
-        "rows": stream_rows(listing.streams, team_slug=request.team.slug, server_pk=server.pk) if listing else [],
+        "rows_html": list_table_rows(rows, can_edit=editor, csrf_token=get_token(request) if restorable else "",
+                                     next_path=request.get_full_path()),
         "wanted": wanted,
-        "can_edit": can_edit(request),
+        "can_edit": editor,
         "type_tabs": [
             (key, label, (sum(counts.values()) if key == "all" else counts.get(key, 0)) if listing else None)
             for key, label in TYPE_LABELS.items()

@@ -189,3 +189,41 @@ def server_stream_rows(
         )
         for server_pk, stream in pairs
     ]
+
+
+def list_table_rows(rows: Iterable[StreamRow], *, can_edit: bool, csrf_token: str, next_path: str) -> SafeString:
+    """The `<tr>` of each row of a server's stream list, written here rather than by a loop in the template: a
+    table of 50 streams ran about 1,000 template lookups. The markup is what `streams/list.html` wrote
+    (tests/streams/test_list_rows.py renders the old loop and compares); `csrf_token` and `next_path` are for the
+    Restore form each archived row has when the reader can edit."""
+    return SafeString(" ".join(_list_row(row, can_edit, csrf_token, next_path) for row in rows))
+
+
+def _list_row(row: StreamRow, can_edit: bool, csrf_token: str, next_path: str) -> SafeString:
+    stream = row.stream
+    if row.short_description:
+        described = format_html('<a href="{}">{}</a> <div class="muted stream-table__description" title="{}">{}</div>',
+                                row.detail_url, stream.name, stream.description, row.short_description)
+    else:
+        described = format_html('<a href="{}">{}</a>', row.detail_url, stream.name)
+    if row.updated:
+        updated = format_html('<span title="{}">{}</span>', row.updated.full, row.updated.day)
+    else:
+        updated = SafeString('<span class="muted">Not changed</span>')
+    if stream.is_archived:
+        countdown = row.countdown.compact_html if row.countdown else ""
+        state = format_html('<span class="badge">Archived</span> {}', countdown)
+        if can_edit:
+            state = format_html(
+                '{} <form method="post" action="{}" class="inline-form"> '
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}"> <input type="hidden" name="next" '
+                'value="{}"> <button type="submit" class="button">Restore<span class="visually-hidden"> {}</span>'
+                '</button> </form>', state, row.restore_url, csrf_token, next_path, stream.name)
+    else:
+        state = SafeString('<span class="badge badge--calm">Active</span>')
+    return format_html(
+        '<tr data-stream="{}"{}> <td> {} </td> <td class="mono nowrap">{}</td> <td>{}</td> '
+        '<td class="stream-table__handling">{}</td> <td class="stream-table__date"><span title="{}">{}</span></td> '
+        '<td class="stream-table__date">{}</td> <td class="stream-table__state"> {} </td> </tr>',
+        stream.id, SafeString(' class="stream-row--archived"') if stream.is_archived else "", described, stream.id,
+        stream.stream_type.value, row.handling, row.created.full, row.created.day, updated, state)
