@@ -265,12 +265,14 @@ PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
 NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 
 # Sign-in that resists guessing (django-axes, kept in the database so every instance sees the same count):
-# after SIGN_IN_FAILURE_LIMIT failures for one account or from one address, sign-in is refused for
-# SIGN_IN_COOLOFF_MINUTES, whatever the password. The same limit applies to password reset requests per address.
+# after SIGN_IN_FAILURE_LIMIT failures for one account, or SIGN_IN_ADDRESS_FAILURE_LIMIT from one address (an
+# office shares one), sign-in is refused for SIGN_IN_COOLOFF_MINUTES, whatever the password. The account's limit
+# also applies to password reset requests per address.
 SIGN_IN_FAILURE_LIMIT = env_number("SIGN_IN_FAILURE_LIMIT", "5", unit="failed sign-ins")
+SIGN_IN_ADDRESS_FAILURE_LIMIT = env_number("SIGN_IN_ADDRESS_FAILURE_LIMIT", "30", unit="failed sign-ins")
 SIGN_IN_COOLOFF_MINUTES = env_number("SIGN_IN_COOLOFF_MINUTES", "15", unit="minutes")
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT
+AXES_HANDLER = "dashboard.sign_in_limits.AccountAndAddressLimits"
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURE_LIMIT  # the account's; the handler scales the address's count to it
 AXES_COOLOFF_TIME = timedelta(minutes=SIGN_IN_COOLOFF_MINUTES)
 # Either one locks: many guesses at one account from many addresses, or at many accounts from one address.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]

@@ -37,7 +37,8 @@ def on_sign_in_locked(sender, request=None, username=None, **kwargs):
     # Axes also sends this for each attempt refused during the lockout; only the failure that reached the limit
     # (the one it counted, setting `axes_failures_since_start`) starts a lockout worth an entry of its own.
     if request is not None and getattr(request, "axes_failures_since_start", None) is not None:
-        accounts.account_record_sign_in_locked(email=str(username or ""))
+        accounts.account_record_sign_in_locked(email=str(username or ""),
+                                               by_address=getattr(request, "sign_in_limit_reached", "") == "address")
 
 
 @receiver(user_logged_out, dispatch_uid="audit_sign_out")

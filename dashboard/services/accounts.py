@@ -32,14 +32,16 @@ def account_record_failed_sign_in(*, email: str, while_locked_out: bool = False)
                  else "Wrong e-mail address or password.")
 
 
-def account_record_sign_in_locked(*, email: str) -> None:
-    """The failure that reached the limit: sign-in for this account, or from this address, now waits."""
+def account_record_sign_in_locked(*, email: str, by_address: bool = False) -> None:
+    """The failure that reached a limit: sign-in for this account (or, `by_address`, from this address) now
+    waits."""
     typed, user = _typed_address(email)
+    reached = (f"{settings.SIGN_IN_ADDRESS_FAILURE_LIMIT} failed sign-ins from this address" if by_address
+               else f"{settings.SIGN_IN_FAILURE_LIMIT} failed sign-ins for this account")
     audit.record(action="auth.login.locked", actor=None, actor_label=typed, team=None,
                  outcome=AuditEvent.Outcome.REFUSED, target_type="user",
                  target_id=user.pk if user else "", target_label=typed,
-                 detail=f"{settings.SIGN_IN_FAILURE_LIMIT} failed sign-ins for this account or from this "
-                        f"address; sign-in refused for {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
+                 detail=f"{reached}; sign-in refused for {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
 
 
 def account_password_reset_request_allowed(*, address: str | None) -> bool:

@@ -63,8 +63,9 @@ def test_an_account_is_locked_when_the_guesses_come_from_many_addresses(client, 
     assert LOCKOUT in response.content.decode()
 
 
-def test_an_address_is_locked_when_it_guesses_at_many_accounts(client, user):
-    for number in range(5):
+def test_an_address_is_locked_when_it_guesses_at_many_accounts_at_the_addresss_own_limit(client, user, settings):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 8
+    for number in range(8):
         sign_in(client, f"someone{number}@example.com", "wrong password", address="192.0.2.66")
 
     locked = sign_in(Client(), "dana@example.com", PASSWORD, address="192.0.2.66")
@@ -73,6 +74,27 @@ def test_an_address_is_locked_when_it_guesses_at_many_accounts(client, user):
     assert locked.status_code == 429
     assert LOCKOUT in locked.content.decode()
     assert elsewhere.status_code == 302, "the same person from another network still signs in"
+    entry = AuditEvent.objects.get(action="auth.login.locked")
+    assert (entry.actor_label, entry.ip) == ("someone7@example.com", "192.0.2.66")
+    assert entry.detail == "8 failed sign-ins from this address; sign-in refused for 15 minutes."
+
+
+def test_colleagues_who_share_an_office_address_are_not_locked_out_by_each_others_typos(client, user, settings):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 8
+    for number in range(7):  # more than an account's 5, fewer than the address's 8
+        sign_in(Client(), f"colleague{number}@example.com", "wrong password", address="192.0.2.80")
+
+    response = sign_in(client, "dana@example.com", PASSWORD, address="192.0.2.80")
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
+    assert not AuditEvent.objects.filter(action="auth.login.locked").exists()
+
+
+def test_the_address_limit_is_30_unless_set():
+    from dashboard import settings as project_settings
+
+    assert (project_settings.SIGN_IN_FAILURE_LIMIT, project_settings.SIGN_IN_ADDRESS_FAILURE_LIMIT) == (5, 30)
 
 
 def test_the_lockout_reads_the_same_whether_or_not_the_account_exists(client, user):
@@ -98,7 +120,7 @@ def test_the_lockout_is_recorded_once_and_every_refused_attempt_still_is(client,
     locked = AuditEvent.objects.get(action="auth.login.locked")
     assert (locked.outcome, locked.actor_label, locked.target_id, locked.ip) == (
         "refused", "dana@example.com", str(user.pk), "192.0.2.10")
-    assert locked.detail == "5 failed sign-ins for this account or from this address; sign-in refused for 15 minutes."
+    assert locked.detail == "5 failed sign-ins for this account; sign-in refused for 15 minutes."
     failures = list(AuditEvent.objects.filter(action="auth.login.failure").order_by("chain_seq"))
     assert [event.detail for event in failures] == ["Wrong e-mail address or password."] * 5 + [
         "Refused unchecked: too many sign-in attempts."]
@@ -110,8 +132,8 @@ def test_the_audit_log_tells_the_lockout_as_a_sentence(client, user, owner):
     fail(client, 5)
 
     assert sentence(AuditEvent.objects.get(action="auth.login.locked")) == (
-        "Someone tried to sign in as dana@example.com — refused: 5 failed sign-ins for this account or from this "
-        "address; sign-in refused for 15 minutes")
+        "Someone tried to sign in as dana@example.com — refused: 5 failed sign-ins for this account; sign-in "
+        "refused for 15 minutes")
 
 
 def test_after_the_cool_off_the_right_password_works_again(client, user):
@@ -140,8 +162,9 @@ def test_the_admin_sign_in_is_locked_too(client, django_user_model):
 
 def test_the_lockout_counts_the_address_the_audit_log_records_behind_a_proxy(client, user, settings):
     settings.NUM_PROXIES = 1
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 3
     proxy = "10.0.0.1"
-    for number in range(5):
+    for number in range(3):
         sign_in(client, f"someone{number}@example.com", "wrong password", address=proxy,
                 HTTP_X_FORWARDED_FOR="203.0.113.50")
 
