@@ -33,4 +33,4 @@ EXPOSE 8000
 #   worker                 docker run IMAGE python manage.py db_worker --queue-name '*'   (two or more)
 #   periodic trigger       docker run IMAGE python manage.py watch_servers   every WATCH_EVERY_MINUTES, from cron
 # gunicorn binds 0.0.0.0:$PORT and starts $WEB_CONCURRENCY workers when those are set.
-CMD ["gunicorn", "dashboard.wsgi", "--threads", "4", "--timeout", "30", "--graceful-timeout", "20", "--access-logfile", "-"]
+CMD ["gunicorn", "dashboard.wsgi", "--threads", "4", "--timeout", "30", "--graceful-timeout", "20", "--access-logfile", "-", "--logger-class", "dashboard.gunicorn_logger.SecretlessLogger"]

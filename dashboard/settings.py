@@ -356,9 +356,14 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "message_only": {"format": "%(message)s"},
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}",
+                          "style": "{"},
     },
+    # Invitation and password reset links hold secrets in their paths: no log line keeps them.
+    "filters": {"secret_paths": {"()": "dashboard.secret_paths.SecretPathsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secret_paths"]},
+        "runserver": {"class": "logging.StreamHandler", "formatter": "django.server", "filters": ["secret_paths"]},
         "audit_ship": _audit_ship_handler,
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
@@ -368,6 +373,8 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         # django-axes logs each failed sign-in at INFO; the audit log records those. Its lockouts are warnings.
         "axes": {"level": "WARNING"},
+        # `runserver` (the demo) logs each request line: the same lines as Django's, through the filter above.
+        "django.server": {"handlers": ["runserver"], "level": "INFO", "propagate": False},
         # Its own stream only: a shipped line is the record itself, not a message about the app.
         "dashboard.audit.ship": {"handlers": ["audit_ship"], "level": "INFO", "propagate": False},
     },
