@@ -78,15 +78,33 @@ def width_of(page) -> int:
     return page.evaluate("document.scrollingElement.scrollWidth")
 
 
+# Boxes whose content is wider than they are, outside the places meant to scroll sideways (a table's wrapper,
+# anything with overflow auto or scroll, a form field's own text): on screen their words run under the next box
+# or are cut off.
+CUT_OFF = """() => [...document.querySelectorAll("body *")].filter(element => {
+    const style = getComputedStyle(element);
+    if (style.display === "none" || style.display === "inline" || element.clientWidth <= 1) return false;
+    if (style.overflowX === "auto" || style.overflowX === "scroll") return false;
+    if (element.closest(".table-wrap, .visually-hidden, svg, input, textarea, select")) return false;
+    return element.scrollWidth > element.clientWidth + 1;
+}).map(element => `${element.tagName.toLowerCase()} ${element.scrollWidth} px in ${element.clientWidth}: `
+                  + element.textContent.trim().replace(/\\s+/g, " ").slice(0, 60))"""
+
+
+def cut_off(page) -> list[str]:
+    return page.evaluate(CUT_OFF)
+
+
 @pytest.mark.parametrize("persona", ["anonymous", "viewer", "editor", "admin", "owner", "outsider"])
 def test_every_page_a_persona_reaches_fits_a_phone_without_sideways_scrolling(persona, acme, open_page, axe):
     page = open_page(acme[persona], viewport=PHONE)
-    too_wide = []
+    too_wide, cut = [], []
     checked_by_axe = set()
 
     def check(page):
         if width_of(page) > PHONE["width"]:
             too_wide.append(f"{urlsplit(page.url).path}?{urlsplit(page.url).query}: {width_of(page)} px")
+        cut.extend(f"{urlsplit(page.url).path}: {box}" for box in cut_off(page))
         path = urlsplit(page.url).path
         if path not in checked_by_axe:  # the same page with other filters is the same layout
             checked_by_axe.add(path)
@@ -96,6 +114,7 @@ def test_every_page_a_persona_reaches_fits_a_phone_without_sideways_scrolling(pe
 
     assert len(seen) > (2 if persona == "anonymous" else 8)
     assert not too_wide, f"Wider than a {PHONE['width']} px phone:\n" + "\n".join(too_wide)
+    assert not cut, "Words that run out of their box:\n" + "\n".join(sorted(set(cut)))
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
