@@ -8,18 +8,22 @@ another team's entries, into an on-disk SQLite database in a temporary directory
 PostgreSQL database, into a new database beside it (its name plus "_audit_bench", dropped at the end; the one
 DATABASE_URL names is never touched). Entries go in through
 `audit.record_many`, so they are checked, hash-chained and numbered as `audit.record` would do them; the
-shipping logger is switched off (it would print every entry). Then, as an admin of Acme:
+shipping logger is switched off (it would print every entry). Then, as an admin of Acme, with DEBUG off as in
+production (the output says which settings it measured under; queries are counted on a run of their own):
 the time and queries of the first page, filtered pages, a page 200 "Older entries" clicks deep and a page
 from a year ago, and the rows per second and peak Python memory of exporting everything.
 Figures, not assertions: speed is never a timed test.
 """
 
 import argparse
+import base64
 import logging
 import os
 import random
+import secrets
 import shutil
 import statistics
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -31,10 +35,22 @@ ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "pos
 if ON_POSTGRES:  # the environment's database, with what the "disk" mode sets for a benchmark
     os.environ["POSTMARK_SANDBOX_ENABLED"] = "1"
     os.environ["ALLOWED_HOSTS"] = "testserver"
+# Pages are timed as production serves them: DEBUG off (no query log, cached templates, hashed static files from
+# the manifest), with made-up keys. DEMO only keeps plain HTTP (no HTTPS redirect) and two-factor sign-in
+# optional for the benchmark's admin, as `make demo` does.
+_STATIC = tempfile.mkdtemp(prefix="dashboard-audit-bench-static-")
+os.environ.update({
+    "DEBUG": "0",
+    "DEMO": "1",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "TOKEN_ENCRYPTION_KEYS": "bench:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "STATIC_ROOT": _STATIC,
+})
 _tmp = setup_django(database="default" if ON_POSTGRES else "disk", temp_prefix="dashboard-audit-bench-")
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection, reset_queries  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
@@ -139,11 +155,11 @@ def seed(events: int, rng: random.Random):
 
 def measure(client: Client, label: str, url: str, rounds: int) -> None:
     client.get(url)  # the session settles on the team first
-    with override_settings(DEBUG=True):
-        reset_queries()
+    # Queries are counted on a run of their own: recording them costs time the timed rounds must not pay.
+    with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
-        queries = len(connection.queries)
-        database = sum(float(query["time"]) for query in connection.queries) * 1000
+    queries = len(captured.captured_queries)
+    database = sum(float(query["time"]) for query in captured.captured_queries) * 1000
     assert response.status_code == 200, response.status_code
     entries = response.content.decode().count('data-entry="')
     samples, cpu = [], []
@@ -213,6 +229,21 @@ def explain_pages(client: Client, pages: list[tuple[str, str]]) -> None:
         print(f"  {label:<50} {executed:5.1f} ms   " + "; ".join(scans))
 
 
+def measured_under() -> str:
+    """The settings the pages were timed under, as the output says them."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    prepared = (f"statements prepared after {options['prepare_threshold']} runs on a connection"
+                if options.get("server_side_binding") and options.get("prepare_threshold") is not None
+                else "no prepared statements")
+    words = [f"DEBUG {'on' if settings.DEBUG else 'off'}",
+             "cached templates" if not settings.DEBUG else "templates in debug mode",
+             f"static files from {settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[-1]}",
+             f"sessions in {'the cache and ' if 'cached_db' in settings.SESSION_ENGINE else ''}the database"]
+    if ON_POSTGRES:
+        words.append(prepared)
+    return "measured under " + ", ".join(words) + "; queries counted on a separate run"
+
+
 def postgres_database() -> str:
     """A new database beside the one DATABASE_URL names, migrated, for this run only; its old name."""
     old_name = connection.settings_dict["NAME"]
@@ -232,6 +263,7 @@ def main() -> None:
         old_name = postgres_database()
     else:
         call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # DEBUG off: pages need the manifest
     try:
         run(args)
     finally:
@@ -275,7 +307,7 @@ def run(args) -> None:
     if ON_POSTGRES:
         print("\nHow PostgreSQL reads the audit table for each page (time it ran the queries, their scans):")
         explain_pages(client, filtered)
-    print(f"\nThe audit log page ({args.rounds} rounds each, 50 entries a page):")
+    print(f"\nThe audit log page ({args.rounds} rounds each, 50 entries a page), {measured_under()}:")
     for label, url in filtered:
         measure(client, label, url, args.rounds)
 
@@ -294,10 +326,9 @@ def run(args) -> None:
     print("\nExport of everything Acme's log holds (streamed in chunks of 2,000):")
     for fmt in ("csv", "jsonl"):
         url = f"{base}export.{fmt}"
-        with override_settings(DEBUG=True):
-            reset_queries()
+        with CaptureQueriesContext(connection) as captured:
             rows, seconds, _, size = export(client, url, traced=False)
-            queries = len(connection.queries)
+        queries = len(captured.captured_queries)
         rows_traced, _, peak, _ = export(client, url, traced=True)
         print(f"  {fmt:<6} {rows:,} lines, {size / 1e6:.0f} MB in {seconds:.1f} s = {rows / seconds:,.0f} rows/s   "
               f"{queries} queries   peak Python memory {peak / 1e6:.1f} MB (tracemalloc)")
@@ -310,3 +341,4 @@ if __name__ == "__main__":
         connection.close()
         if _tmp:
             shutil.rmtree(_tmp, ignore_errors=True)  # the database is a few hundred MB
+        shutil.rmtree(_STATIC, ignore_errors=True)

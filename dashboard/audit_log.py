@@ -165,24 +165,26 @@ class Choices:
         return {member.user_id: member.name or member.email for member in self.members}
 
 
+_LEAVING = ("member.remove", "member.leave", "server.remove")
+
+
 def audit_choices(*, team: Team) -> Choices:
-    """Four small queries, whatever the size of the log: former people and servers come from the few
+    """Three small queries, whatever the size of the log: former people and servers come from the few
     entries that say they left (member.remove/leave, server.remove), through the action index."""
-    memberships = Membership.objects.filter(team=team).select_related("user").order_by("user__name", "user__email")
-    members = [Member(m.user_id, m.user.name, m.user.email, m.joined_at) for m in memberships]
+    memberships = Membership.objects.filter(team=team).order_by("user__name", "user__email")
+    members = [Member(*row) for row in memberships.values_list("user_id", "user__name", "user__email", "joined_at")]
     people = [(m.user_id, f"{m.name} ({m.email})" if m.name else m.email) for m in members]
     known = {m.user_id for m in members}
-    gone = AuditEvent.objects.for_team(team).filter(action__in=["member.remove", "member.leave"],
-                                                    outcome=Outcome.SUCCESS)
-    for target_id, label in gone.order_by("target_label").values_list("target_id", "target_label").distinct():
-        if target_id.isdigit() and int(target_id) not in known:
+    left = AuditEvent.objects.for_team(team).filter(action__in=_LEAVING, outcome=Outcome.SUCCESS)
+    left = list(left.order_by("target_label").values_list("action", "target_id", "target_label").distinct())
+    for action, target_id, label in left:
+        if action != "server.remove" and target_id.isdigit() and int(target_id) not in known:
             known.add(int(target_id))
             people.append((int(target_id), f"{label} (former member)"))
     servers = [(str(pk), name) for pk, name in Server.objects.filter(team=team).values_list("pk", "name")]
     current = {pk for pk, _ in servers}
-    removed = AuditEvent.objects.for_team(team).filter(action="server.remove", outcome=Outcome.SUCCESS)
-    for target_id, label in removed.order_by("target_label").values_list("target_id", "target_label"):
-        if target_id not in current:
+    for action, target_id, label in left:
+        if action == "server.remove" and target_id not in current:
             current.add(target_id)
             servers.append((target_id, f"{label} (removed)"))
     return Choices(members=members, people=people, servers=servers)

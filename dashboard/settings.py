@@ -182,6 +182,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     })
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # PostgreSQL parses and plans every statement it is sent anew. With the parameters bound by the server, a
+    # statement a connection sends for the fifth time is prepared there, and later sends skip that work: the
+    # audit log's page query (a UNION of a part for each member) spent 2 to 5 ms there, and runs in under 1.
+    # Off for a pooler in transaction mode that keeps no prepared statements (PgBouncer before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {

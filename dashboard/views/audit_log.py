@@ -22,7 +22,7 @@ from dashboard.audit_log import EXPORT_FIELDS, GROUPS, OUTCOMES, audit_choices, 
 from dashboard.models import Role
 from dashboard.services import ServiceError
 from dashboard.services.audit import audit_export_record
-from dashboard.views.audit_rows import entry_rows
+from dashboard.views.audit_rows import entries_html, entry_rows
 
 CSV_HEADINGS = ["entry id", "time (UTC)", "team", "person", "role", "action", "sentence", "target type", "target id",
                 "target", "outcome", "detail", "changes", "ip", "user agent", "request id",
@@ -42,11 +42,13 @@ def _filters(request: HttpRequest):
 def audit_log(request: HttpRequest) -> HttpResponse:
     choices, filters = _filters(request)
     page = audit_page(team=request.team, filters=filters, after=request.GET.get("after"), choices=choices)
+    rows = entry_rows(page.entries, path=request.path)
     context = {
         "choices": choices,
         "filters": filters,
         "page": page,
-        "rows": entry_rows(page.entries, path=request.path),
+        "rows": rows,
+        "entries_html": entries_html(rows),
         "groups": [(key, label) for key, (label, _) in GROUPS.items()],
         "outcomes": [(key, text) for key, (text, _) in OUTCOMES.items()],
         "filter_query": filters.query_string(),

@@ -120,3 +120,16 @@ def test_a_streams_history_on_its_page_reads_only_that_streams_entries(client_as
     url = reverse("stream_detail", args=[long_log.slug, server_a.pk, "outbound"])
     plans = [plan for plan in audit_table_plans(client_as(admin), url) if "stream" in plan]
     assert plans and all("audit_team_stream_time" in plan for plan in plans), plans
+
+
+def test_the_pages_query_is_prepared_once_a_connection_has_sent_it_five_times(client_as, admin, team_a):
+    """PostgreSQL took milliseconds to plan the page's query (a part for each member, UNION ALL) every time. With
+    the parameters bound by the server, psycopg prepares a statement a connection sends for the fifth time, and
+    PostgreSQL stops planning it anew (settings: DATABASE_PREPARED_STATEMENTS)."""
+    client = client_as(admin)
+    for _ in range(6):
+        assert client.get(f"/t/{team_a.slug}/audit/").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert [statement for statement in prepared if TABLE in statement and "UNION ALL" in statement], prepared

@@ -22,6 +22,7 @@ PROBE = (
 CONFIG_VARIABLES = (
     "DEBUG", "DEMO", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "POSTMARK_API_URL", "EMAIL_BACKEND",
     "TOKEN_ENCRYPTION_KEYS", "POSTMARK_SANDBOX_ENABLED", "ADMIN_PATH", "TEAMS_PER_PERSON",
+    "DATABASE_PREPARED_STATEMENTS",
 )
 KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()  # made up for these tests
 OTHER_KEY = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
@@ -261,3 +262,22 @@ def test_the_embedded_database_logs_ahead_so_pages_read_while_another_request_wr
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "1"]  # 1 is NORMAL
+
+
+def _database_options(**env: str) -> dict:
+    probe = ("import json, django; django.setup(); from django.conf import settings;"
+             "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))")
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={**clean, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "dashboard.settings", **env})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_postgresql_prepares_the_statements_a_connection_repeats_unless_a_pooler_cannot_keep_them():
+    database = "postgres://app@db.internal:5432/dashboard"
+    prepared = {"server_side_binding": True, "prepare_threshold": 5}
+    assert _database_options(DATABASE_URL=database).items() >= prepared.items()
+    options = _database_options(DATABASE_URL=database, DATABASE_PREPARED_STATEMENTS="0")
+    assert "server_side_binding" not in options and "prepare_threshold" not in options
+    assert "server_side_binding" not in _database_options(DATABASE_URL="sqlite:///:memory:")
