@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
+from whitenoise.base import WhiteNoise, scantree
 
 from dashboard import audit
 from dashboard.models import Membership, Role, Team
@@ -40,6 +42,38 @@ def collected_static(tmp_path_factory):
 def fast_password_hashing():
     """Real hashing costs ~0.3 s a user on purpose; the suite makes thousands of users."""
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_scanned_once():
+    """WhiteNoise's middleware stats, types and dates every collected file when it starts, and the test client
+    starts every middleware afresh for each new browser (`Client()`): about a quarter of a page test's time went
+    there. The files it found are kept here for the next middleware that would find the same ones: same folder,
+    same files (path, size, modification time) and same WhiteNoise settings; anything else is scanned as usual."""
+    scan = WhiteNoise.update_files_dictionary
+    found = {}
+
+    def update_files_dictionary(self, root, prefix):
+        immutable = getattr(self, "immutable_file_test", None)
+        key = (
+            type(self), root, prefix, getattr(self, "static_prefix", None), self.max_age, self.allow_all_origins,
+            self.charset, self.add_headers_function, self.index_file, getattr(immutable, "__func__", immutable),
+            frozenset(self.media_types.types_map.items()), settings.STATIC_URL, repr(settings.STORAGES),
+            frozenset((path, stat.st_size, stat.st_mtime_ns) for path, stat in scantree(root)),
+        )
+        if key not in found:
+            files, self.files = self.files, {}
+            try:
+                scan(self, root, prefix)
+                found[key] = self.files
+            finally:
+                self.files = {**files, **self.files}
+            return
+        self.files.update(found[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoise, "update_files_dictionary", update_files_dictionary)
         yield
 
 
