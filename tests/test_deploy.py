@@ -98,11 +98,14 @@ def images_serving(environments: list[dict], *, logs: list[Path]) -> Iterator[li
             process.wait(timeout=20)
 
 
-@pytest.fixture
-def gunicorn(tmp_path, collected_static):
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory, collected_static):
+    """One start of the image's command for the module's tests: they only read pages, so none changes what the next
+    one gets (each start and stop costs seconds)."""
+    folder = tmp_path_factory.mktemp("gunicorn")
     env = production_env(port=free_port(), static_root=collected_static,
-                         database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    with image_serving(env, log=tmp_path / "gunicorn.log") as base:
+                         database_url=f"sqlite:///{folder / 'db.sqlite3'}")
+    with image_serving(env, log=folder / "gunicorn.log") as base:
         yield base
 
 
@@ -147,6 +150,7 @@ def test_the_image_command_sends_plain_http_to_https(gunicorn):
     opener = urllib.request.build_opener(NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as answer:
         opener.open(request, timeout=5)
+    answer.value.close()  # else gunicorn, stopping, waits out the connection's keep-alive (2 s)
     assert answer.value.code == 301
     assert answer.value.headers["Location"].startswith("https://127.0.0.1")
 
