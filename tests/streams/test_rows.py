@@ -111,3 +111,13 @@ def test_a_rows_compact_countdown_escapes_what_it_is_given():
                       percent_passed=90, days_passed=42, period_days=45,
                       purge_at=Moment(day="d", full="<i>when</i>", stamp='"s"'))
     assert "<b>" not in shown.compact_html and "<i>" not in shown.compact_html and '"s"' not in shown.compact_html
+
+
+@pytest.mark.parametrize("description", [
+    "Receipts", "x" * 90, "x" * 91, "Café receipts", "Cafe\u0301 receipts", "e\u0301" * 90, "ü" * 95, " ",
+])
+def test_the_short_description_is_what_truncator_gives(description):
+    from django.utils.text import Truncator
+
+    [row] = stream_rows([stream(description=description)], team_slug="acme", server_pk=SERVER)
+    assert row.short_description == Truncator(description).chars(90)
