@@ -1,5 +1,6 @@
 """A person's own account: sign-in, sign-out, lockout and password events for the audit log (called by auth
-signals), how often one address may ask for password reset links, and their time zone."""
+signals), how often one address may ask for password reset links or open links that don't work, and their time
+zone."""
 
 from django.conf import settings
 from django.core.cache import cache
@@ -44,17 +45,43 @@ def account_record_sign_in_locked(*, email: str, by_address: bool = False) -> No
                  detail=f"{reached}; sign-in refused for {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
 
 
+def _count_from(kind: str, address: str | None) -> int:
+    """Counts one more `kind` of attempt from `address` in the current cool-off period, and says how many so far.
+    The count lives in the cache, which every instance shares when REDIS_URL is set."""
+    key, timeout = f"{kind}:{address or 'unknown'}", settings.SIGN_IN_COOLOFF_MINUTES * 60
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+        return 1
+
+
 def account_password_reset_request_allowed(*, address: str | None) -> bool:
     """Counts a reset request from `address`; False once it made more than the sign-in failure limit in a
-    cool-off period. The count lives in the cache, which every instance shares when REDIS_URL is set."""
-    key = f"password-reset-requests:{address or 'unknown'}"
-    cache.add(key, 0, timeout=settings.SIGN_IN_COOLOFF_MINUTES * 60)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.SIGN_IN_COOLOFF_MINUTES * 60)
-        count = 1
-    return count <= settings.SIGN_IN_FAILURE_LIMIT
+    cool-off period."""
+    return _count_from("password-reset-requests", address) <= settings.SIGN_IN_FAILURE_LIMIT
+
+
+_BROKEN_LINKS = "broken-links"
+
+
+def account_links_refused(*, address: str | None) -> bool:
+    """True while `address` opened too many invitation or reset links that don't work (made up, or mistyped)
+    in a cool-off period: links, even good ones, then wait, so guessing them is no quicker than guessing
+    passwords."""
+    return (cache.get(f"{_BROKEN_LINKS}:{address or 'unknown'}") or 0) >= settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
+
+
+def account_count_broken_link(*, address: str | None, action: str) -> None:
+    """One more invitation or reset link from `address` that names nothing. The one that reaches the limit is put
+    on record under `action` (never the link itself)."""
+    if _count_from(_BROKEN_LINKS, address) == settings.SIGN_IN_ADDRESS_FAILURE_LIMIT:
+        refusal_record(actor=None, team=None, role=None, action=action,
+                       target_type="invitation" if action == "invitation.accept" else "user",
+                       detail=f"{settings.SIGN_IN_ADDRESS_FAILURE_LIMIT} invitation or reset links that don't work "
+                              f"were opened from this address; its links are refused for "
+                              f"{settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
 
 
 def account_record_sign_out(*, actor: User) -> None:

@@ -19,6 +19,8 @@ from dashboard.forms import SignInForm, TimeZoneForm, apply_service_error, recor
 from dashboard.middleware import client_ip
 from dashboard.services import ServiceError
 from dashboard.services.accounts import (
+    account_count_broken_link,
+    account_links_refused,
     account_password_reset_request_allowed,
     account_record_password_change,
     account_set_time_zone,
@@ -31,6 +33,12 @@ def lockout_message() -> str:
     # The same words whether or not the account exists, so a lockout tells a guesser nothing.
     return (f"Too many sign-in attempts. Try again in {settings.SIGN_IN_COOLOFF_MINUTES} minutes, "
             "or reset your password.")
+
+
+def links_refused_message() -> str:
+    # Said for every link while it lasts, good or not, so it tells a guesser nothing about the one they tried.
+    return (f"Too many invitation or password reset links that don't work were opened from your network. "
+            f"Try again in {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
 
 
 def sign_in_address(request: HttpRequest, credentials: dict | None) -> str:
@@ -73,7 +81,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     @method_decorator(login_not_required)  # as Django's own dispatch, which this one wraps, is marked
     def dispatch(self, *args, **kwargs):
+        address = client_ip(self.request)
+        if account_links_refused(address=address):
+            return render(self.request, self.template_name, {"links_refused": links_refused_message()}, status=429)
         response = super().dispatch(*args, **kwargs)
+        if not self.validlink:
+            account_count_broken_link(address=address, action="auth.password.reset")
         # The "link not valid" page answered a POST (a valid link redirects first): never the link on record.
         if self.request.method == "POST" and not self.validlink and response.status_code == 200:
             record_request_refusal(self.request, action="auth.password.reset", target_type="user",

@@ -17,8 +17,10 @@ from dashboard.forms import (
     record_refusal,
     record_request_refusal,
 )
+from dashboard.middleware import client_ip
 from dashboard.models import Invitation, Membership, Role, User
 from dashboard.services import ServiceError
+from dashboard.services.accounts import account_count_broken_link, account_links_refused
 from dashboard.services.invitations import (
     invitation_accept,
     invitation_accept_as_new_person,
@@ -28,6 +30,7 @@ from dashboard.services.invitations import (
 )
 from dashboard.services.teams import member_remove, member_set_role
 from dashboard.services.two_factor import two_factor_users
+from dashboard.views.accounts import links_refused_message
 
 
 def _members_page(request: HttpRequest, *, invite_form: InviteForm | None = None) -> HttpResponse:
@@ -150,8 +153,13 @@ def invitation_revoke_view(request: HttpRequest, invitation_id: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     """The page an invitation link opens. Who may accept: the invited address, signed in or new."""
+    address = client_ip(request)
+    if account_links_refused(address=address):
+        return render(request, "dashboard/invitation.html",
+                      {"state": "links_refused", "links_refused": links_refused_message()}, status=429)
     invitation = invitation_for_token(token)
     if invitation is None:
+        account_count_broken_link(address=address, action="invitation.accept")
         if request.method == "POST":  # never the link itself: it is as good as a password while it works
             record_request_refusal(request, action="invitation.accept", target_type="invitation",
                                    detail="No invitation has this link: mistyped, made up, or from another site.")

@@ -7,15 +7,19 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from dashboard.forms import NewAccountForm
 from dashboard.management.commands.demo_seed import DEMO_PASSWORD
-from dashboard.models import AuditEvent
+from dashboard.models import AuditEvent, Invitation, Role, User
+from dashboard.services.invitations import invitation_create
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -190,6 +194,108 @@ def test_password_reset_requests_from_one_address_are_limited(client, user):
     assert "Too many reset requests from your network. Try again in 15 minutes." in response.content.decode()
     assert other.status_code == 302
     assert len(mail.outbox) == 6, "the refused request sent no e-mail"
+
+
+# --- Invitation and reset links that don't work --------------------------------------------------
+
+LINKS_REFUSED = ("Too many invitation or password reset links that don&#x27;t work were opened from your network. "
+                 "Try again in 15 minutes.")
+GUESSER, NEIGHBOUR = "192.0.2.30", "192.0.2.31"
+
+
+@pytest.fixture
+def invitation_link(admin, team_a):
+    links = []
+    invitation_create(actor=admin, team=team_a, email="newcomer@example.com", role=Role.EDITOR,
+                      link_for=lambda token: links.append(token) or f"/invitations/{token}/")
+    return reverse("invitation_accept", args=[links[0]])
+
+
+def made_up_invitations(client, times, address=GUESSER):
+    for number in range(times):
+        response = client.get(reverse("invitation_accept", args=[f"made-up-{number}"]), REMOTE_ADDR=address)
+        assert response.status_code == 404
+
+
+def test_made_up_invitation_links_up_to_the_limit_leave_a_real_one_working(client, settings, invitation_link):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 3
+    made_up_invitations(client, 2)
+
+    response = client.get(invitation_link, REMOTE_ADDR=GUESSER)
+
+    assert response.status_code == 200
+    assert "Join Acme" in response.content.decode()
+
+
+def test_an_address_that_made_up_too_many_invitation_links_waits_even_with_a_real_one(client, settings,
+                                                                                      invitation_link):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 3
+    made_up_invitations(client, 3)
+
+    refused = client.get(invitation_link, REMOTE_ADDR=GUESSER)
+    posted = client.post(invitation_link, {"name": "Nia", "password1": PASSWORD, "password2": PASSWORD},
+                         REMOTE_ADDR=GUESSER)
+    elsewhere = Client().get(invitation_link, REMOTE_ADDR=NEIGHBOUR)
+
+    for response in (refused, posted):
+        page = response.content.decode()
+        assert response.status_code == 429
+        assert LINKS_REFUSED in page
+        assert "Join Acme" not in page and "newcomer@example.com" not in page, "nothing about the link tried"
+    assert not User.objects.filter(email="newcomer@example.com").exists()
+    assert elsewhere.status_code == 200 and "Join Acme" in elsewhere.content.decode()
+    [entry] = AuditEvent.objects.filter(outcome=AuditEvent.Outcome.REFUSED)
+    assert (entry.action, entry.actor_id, entry.team_id, entry.ip) == ("invitation.accept", None, None, GUESSER)
+    assert entry.detail == ("3 invitation or reset links that don't work were opened from this address; its links "
+                            "are refused for 15 minutes.")
+    assert "made-up" not in f"{entry.target_label} {entry.detail} {entry.changes}"
+
+
+def test_links_to_used_revoked_or_expired_invitations_are_not_counted(client, settings, admin, team_a,
+                                                                      invitation_link):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 2
+    old = []
+    revoked = invitation_create(actor=admin, team=team_a, email="old@example.com", role=Role.VIEWER,
+                                link_for=lambda token: old.append(token) or token)
+    Invitation.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    for _ in range(3):
+        assert client.get(reverse("invitation_accept", args=[old[0]]), REMOTE_ADDR=GUESSER).status_code == 200
+
+    assert client.get(invitation_link, REMOTE_ADDR=GUESSER).status_code == 200
+
+
+def made_up_reset_links(client, user, times, address=GUESSER):
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    for number in range(times):
+        response = client.get(reverse("password_reset_confirm", args=[uid, f"made-up-{number}"]), REMOTE_ADDR=address)
+        assert response.status_code == 200
+        assert "This reset link does not work" in response.content.decode()
+
+
+def test_an_address_that_made_up_too_many_reset_links_waits_even_with_a_real_one(client, settings, user):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 3
+    real = reverse("password_reset_confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                   default_token_generator.make_token(user)])
+    made_up_reset_links(client, user, 3)
+
+    refused = client.get(real, REMOTE_ADDR=GUESSER)
+    elsewhere = Client().get(real, REMOTE_ADDR=NEIGHBOUR)
+
+    assert refused.status_code == 429
+    assert LINKS_REFUSED in refused.content.decode()
+    assert "<h1>Choose a new password</h1>" not in refused.content.decode()
+    assert elsewhere.status_code == 302, "another address still follows a real link to the new password form"
+    [entry] = AuditEvent.objects.filter(outcome=AuditEvent.Outcome.REFUSED)
+    assert (entry.action, entry.actor_id, entry.ip) == ("auth.password.reset", None, GUESSER)
+    assert "made-up" not in f"{entry.target_label} {entry.detail}"
+
+
+def test_invitation_and_reset_links_share_one_count(client, settings, user, invitation_link):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 2
+    made_up_reset_links(client, user, 1)
+    made_up_invitations(client, 1)
+
+    assert client.get(invitation_link, REMOTE_ADDR=GUESSER).status_code == 429
 
 
 # --- Password rules ------------------------------------------------------------------------------
