@@ -253,13 +253,16 @@ def _with_fallback(answer: Known | PostmarkTrouble, copy: last_known.Copy | None
     return Known(copy.streams, copy.fetched_at, answer)
 
 
-def _server_streams(server: Server, *, refresh: bool = False) -> Known:
+def _server_streams(server: Server, *, refresh: bool = False,
+                    meanwhile: Callable[[Known], None] | None = None) -> Known:
     """Every stream of the server, archived included: the copy while it is fresh, else one Postmark call.
 
     Many requests for the same stale server make one call: the first takes a lock in the shared cache and
-    asks; the others wait for its answer, never longer than the client's timeouts.
+    asks; the others wait for its answer, never longer than the client's timeouts. `meanwhile`: see
+    `_known_for_each`.
     """
-    return _known_for_each([server], refresh=refresh)[server.pk].known_or_raise()
+    early = (lambda known: meanwhile(known[server.pk])) if meanwhile else None
+    return _known_for_each([server], refresh=refresh, meanwhile=early)[server.pk].known_or_raise()
 
 
 def purge_moment(stream: Stream) -> datetime | None:
@@ -316,16 +319,25 @@ class ServerStreams:
 
 
 def stream_list(*, server: Server, stream_type: str = "all", include_archived: bool = False, search: str = "",
-                sort: str = "name", refresh: bool = False) -> ServerStreams:
+                sort: str = "name", refresh: bool = False,
+                meanwhile: Callable[[ServerStreams], None] | None = None) -> ServerStreams:
     """The server's streams, filtered by type, archived or not and a search over ID, name and description.
 
     From the last-known copy while it is fresh (`refresh` asks Postmark regardless); when Postmark fails,
     from the last copy with `trouble` set. Raises PostmarkTrouble only when there is no copy at all.
+    `meanwhile`, when Postmark is asked and there is a copy, is given the same listing made from the copy while
+    Postmark answers (a page can be drawn from it, and kept when the answer lists the same).
     """
     stream_type = stream_type if stream_type in TYPE_FILTERS else "all"
     sort = sort if sort in SORTS else "name"
     search = " ".join((search or "").split())[:100]
-    known = _server_streams(server, refresh=refresh)
+    choices = {"stream_type": stream_type, "include_archived": include_archived, "search": search, "sort": sort}
+    early = (lambda known: meanwhile(_listing(server, known, **choices))) if meanwhile else None
+    return _listing(server, _server_streams(server, refresh=refresh, meanwhile=early), **choices)
+
+
+def _listing(server: Server, known: Known, *, stream_type: str, include_archived: bool, search: str,
+             sort: str) -> ServerStreams:
     everything = known.streams
     matching = [stream for stream in everything
                 if (stream_type == "all" or _type_key(stream) == stream_type) and _matches(stream, search)]
@@ -411,9 +423,15 @@ def _list_or_error(server: Server) -> list[Stream] | Exception:
         return error
 
 
-def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known | Unknown]:
+def _known_for_each(servers: list[Server], *, refresh: bool,
+                    meanwhile: Callable[[dict[Any, Known]], None] | None = None) -> dict[Any, Known | Unknown]:
     """Each server's streams: fresh copies cost nothing, every stale server is asked at once (one call per
-    server however many requests want it), and Postmark's failures fall back on the last copy."""
+    server however many requests want it), and Postmark's failures fall back on the last copy.
+
+    `meanwhile`: when servers are asked and each has a copy, it is called on this thread while Postmark answers,
+    with what the copies hold (a page draws itself from them instead of waiting idle). It is not called when
+    nothing is asked, when a server has no copy yet, or when another request is asking for one of them.
+    """
     copies = last_known.load_many(servers)
     known: dict[Any, Known | PostmarkTrouble] = {}
     asking, waiting = [], []
@@ -428,7 +446,11 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
             waiting.append(server)
     # Another request may have taken Postmark's answer in between our first look and our lock: use it.
     to_ask = _answered_meanwhile(locked, copies, refresh=refresh, into=known)
-    if len(to_ask) == 1:  # one call (a list page, a one-server team): asked on this thread, no hand-over
+    if meanwhile is not None and to_ask and not waiting and all(server.pk in copies for server in to_ask):
+        answers = _asked_while(to_ask, meanwhile, {**known, **{server.pk: Known(copies[server.pk].streams,
+                                                                               copies[server.pk].fetched_at)
+                                                              for server in to_ask}})
+    elif len(to_ask) == 1:  # one call (a list page, a one-server team): asked on this thread, no hand-over
         server = to_ask[0]
         asked_at = timezone.now()
         answers = [(server, _list_or_error(server), asked_at)]
@@ -446,6 +468,29 @@ def _known_for_each(servers: list[Server], *, refresh: bool) -> dict[Any, Known 
         except PostmarkTrouble as trouble:
             known[server.pk] = trouble
     return {server.pk: _with_fallback(known[server.pk], copies.get(server.pk)) for server in servers}
+
+
+def _asked_while(to_ask: list[Server], meanwhile: Callable[[dict[Any, Known]], None],
+                 early: dict[Any, Known]) -> list[_Answer]:
+    """Ask Postmark for each server on the fan-out threads and call `meanwhile(early)` here while it answers."""
+    started = [threading.Event() for _ in to_ask]
+
+    def ask(server: Server, started: threading.Event) -> list[Stream] | Exception:
+        started.set()
+        return _list_or_error(server)
+
+    asking = [(server, timezone.now(), _fanout().submit(contextvars.copy_context().run, ask, server, event))
+              for server, event in zip(to_ask, started, strict=True)]
+    # Each call gets under way before the page is drawn: a fan-out thread that started holds the interpreter until
+    # it sends its request (as a direct call would), where a thread not yet started would wait for the drawing.
+    for event in started:
+        event.wait(timeout=0.05)
+    try:
+        meanwhile(early)
+    except BaseException:  # the answers are still waited for and taken in, and the locks let go
+        _fetched_many([(server, future.result(), asked_at) for server, asked_at, future in asking])
+        raise
+    return [(server, future.result(), asked_at) for server, asked_at, future in asking]
 
 
 def _answered_meanwhile(locked: list[Server], copies: dict[Any, last_known.Copy], *, refresh: bool,

@@ -1,9 +1,11 @@
 """The stream pages' views: thin, one URL per action. Shared here: finding the server, and Postmark trouble."""
 
+from dataclasses import replace
 from datetime import datetime
 
 from django.forms import Form
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 
 from dashboard.forms import record_refusal
 from dashboard.models import Role, Server
@@ -51,3 +53,34 @@ def refresh_url(request: HttpRequest) -> str:
 
 def wants_refresh(request: HttpRequest) -> bool:
     return request.GET.get("refresh") == "1"
+
+
+AS_OF_TEMPLATE = "components/as_of.html"
+
+
+class Draft:
+    """A page drawn from the last-known copy while Postmark was asked for the same streams.
+
+    When Postmark's answer holds what the copy held (the usual case), the page is already drawn: only its
+    "as of" line (`components/as_of.html`) changes to the answer's time, which `redated` puts in. Any other
+    answer, or trouble, and the page is drawn again from the answer.
+    """
+
+    def __init__(self):
+        self.made_from, self.response, self.as_of_line = None, None, ""
+
+    def keep(self, made_from, response: HttpResponse, as_of_context: dict) -> None:
+        """`response` was drawn from `made_from` (a value with an `as_of`), its "as of" line from `as_of_context`."""
+        self.made_from, self.response = made_from, response
+        self.as_of_line = render_to_string(AS_OF_TEMPLATE, as_of_context)
+
+    def redated(self, answer, as_of_context: dict) -> HttpResponse | None:
+        """The drafted page for `answer`, when it differs from what the page was drawn from only in its time;
+        None when it differs otherwise, or the line can't be found exactly once (the page is then drawn again)."""
+        if self.response is None or replace(answer, as_of=self.made_from.as_of) != self.made_from:
+            return None
+        content = self.response.content.decode()
+        if not self.as_of_line.strip() or content.count(self.as_of_line) != 1:
+            return None
+        self.response.content = content.replace(self.as_of_line, render_to_string(AS_OF_TEMPLATE, as_of_context))
+        return self.response

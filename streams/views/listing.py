@@ -13,8 +13,8 @@ from django_htmx.http import push_url
 
 from dashboard.access import team_required
 from dashboard.models import Role
-from streams.services import SORTS, TYPE_FILTERS, PostmarkTrouble, stream_list
-from streams.views import can_edit, server_of, trouble_context, wants_refresh
+from streams.services import SORTS, TYPE_FILTERS, PostmarkTrouble, ServerStreams, stream_list
+from streams.views import Draft, can_edit, server_of, trouble_context, wants_refresh
 from streams.views.rows import list_table_rows, stream_rows
 
 TYPE_LABELS = {"all": "All", "transactional": "Transactional", "broadcasts": "Broadcasts", "inbound": "Inbound"}
@@ -53,18 +53,36 @@ def _query(wanted: dict, **changes) -> str:
 def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     server = server_of(request, server_id)
     wanted = _wanted(request.GET)
+    draft = Draft()  # drawn from the last copy while Postmark is asked: kept when Postmark answers the same
+
+    def draw(early: ServerStreams) -> None:
+        page, as_of_context = _page(request, server, wanted, early, None)
+        draft.keep(early, page, as_of_context)
+
     listing, trouble = None, None
     try:
-        listing = stream_list(server=server, **wanted, refresh=wants_refresh(request))
+        listing = stream_list(server=server, **wanted, refresh=wants_refresh(request), meanwhile=draw)
         trouble = listing.trouble  # Postmark failed just now: the rows are its last answer
     except PostmarkTrouble as error:
         trouble = error
+    if trouble is None and (page := draft.redated(listing, _as_of_context(request, server, listing, None))):
+        return page
+    return _page(request, server, wanted, listing, trouble)[0]
+
+
+def _as_of_context(request: HttpRequest, server, listing: ServerStreams | None, trouble) -> dict:
+    return {"server": server, **trouble_context(request, trouble, server, as_of=listing.as_of if listing else None)}
+
+
+def _page(request: HttpRequest, server, wanted: dict, listing: ServerStreams | None,
+          trouble: PostmarkTrouble | None) -> tuple[HttpResponse, dict]:
+    """The page (or, for htmx, its table) and what its "as of" line was drawn from."""
     counts = listing.counts if listing else {}
     editor = can_edit(request)
     rows = stream_rows(listing.streams, team_slug=request.team.slug, server_pk=server.pk) if listing else []
     restorable = editor and any(row.is_archived for row in rows)
+    as_of_context = _as_of_context(request, server, listing, trouble)
     context = {
-        "server": server,
         "listing": listing,
         "rows_html": list_table_rows(rows, can_edit=editor, csrf_token=get_token(request) if restorable else "",
                                      next_path=request.get_full_path()),
@@ -78,7 +96,7 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
         "sort_links": {key: _query(wanted, sort=key) for key in SORT_LABELS},
         "clear_search": _query(wanted, search=""),
         "show_archived": _query(wanted, include_archived=True),
-        **trouble_context(request, trouble, server, as_of=listing.as_of if listing else None),
+        **as_of_context,
     }
     # htmx asks for the whole page when it restores a history entry it no longer holds.
     partial = request.htmx and not request.htmx.history_restore_request
@@ -87,4 +105,4 @@ def stream_list_view(request: HttpRequest, server_id) -> HttpResponse:
     if partial:  # the address bar gets the short form of the view, without the form's empty or default fields
         push_url(response, request.path + _query(wanted))
     patch_vary_headers(response, ["HX-Request"])
-    return response
+    return response, as_of_context
