@@ -237,3 +237,25 @@ def _list_row(row: StreamRow, can_edit: bool, csrf_token: str, next_path: str) -
             f'<td>{e(stream.stream_type.value)}</td> <td class="stream-table__handling">{e(row.handling)}</td> '
             f'<td class="stream-table__date"><span title="{e(row.created.full)}">{e(row.created.day)}</span></td> '
             f'<td class="stream-table__date">{updated}</td> <td class="stream-table__state"> {state} </td> </tr>')
+
+
+def purging_table_rows(pairs: Iterable[tuple[object, StreamRow]], *, can_edit: bool, csrf_token: str,
+                       next_path: str) -> SafeString:
+    """The `<tr>` of each archived stream in the overview's *Purging soon* table, from (server, row) pairs: written
+    here rather than by a loop in the template, which cost some 8 ms of CPU for the 60 archived streams of 30 servers.
+    The markup is what `streams/overview.html` wrote (tests/streams/test_purging_rows.py renders the old loop and
+    compares); `csrf_token` and `next_path` are for each row's Restore form when the reader can edit."""
+    return SafeString(" ".join([_purging_row(server, row, can_edit, csrf_token, next_path) for server, row in pairs]))
+
+
+def _purging_row(server, row: StreamRow, can_edit: bool, csrf_token: str, next_path: str) -> str:
+    e = escape
+    name, server_name = e(row.stream.name), e(server.name)
+    restore = (f' <td> <form method="post" action="{e(row.restore_url)}" class="inline-form"> '
+               f'<input type="hidden" name="csrfmiddlewaretoken" value="{e(csrf_token)}"> <input type="hidden" '
+               f'name="next" value="{e(next_path)}"> <button type="submit" class="button">Restore<span '
+               f'class="visually-hidden"> {name} on {server_name}</span></button> </form> </td>') if can_edit else ""
+    return (f'<tr data-stream="{e(row.stream.id)}"> <td> <a href="{e(row.detail_url)}">{name}</a> '
+            f'<div class="mono muted">{e(row.stream.id)}</div> </td> '
+            f'<td><a href="{e(row.list_url)}?archived=1">{server_name}</a></td> '
+            f'<td>{row.countdown.compact_html if row.countdown else ""}</td>{restore} </tr>')
