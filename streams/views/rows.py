@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -58,20 +57,22 @@ class Countdown:
         """What `components/purge_countdown.html` shows with `compact=True`, written here once per row: a table of
         60 archived streams paid a template include for each. The same markup (tests/streams/test_rows.py
         renders both); the template stays for the full countdown of the stream pages."""
+        # Plain `html.escape` on each text, as `format_html` would (its per-argument `conditional_escape` was most of
+        # the cost for the 60 rows of the overview's purging table); the numbers are ints.
+        e, at = escape, self.purge_at
         if self.is_past:
-            return format_html(
-                '<div class="countdown countdown--past countdown--compact"> <span class="badge">{}</span> '
-                '<span class="countdown__date muted">Postmark\'s purge date was <time datetime="{}">{}</time>; it can '
-                'no longer be restored.</span> </div>', self.urgency_text, self.purge_at.stamp, self.purge_at.full)
-        return format_html(
-            '<div class="countdown countdown--{} countdown--compact"> <div class="countdown__head"> '
-            '<span class="badge badge--{}">{}</span> <strong class="countdown__left">{} left</strong> </div> '
-            '<progress class="countdown__bar" max="100" value="{}" aria-label="{} of {} days passed">{} of {} days '
-            'passed</progress> <span class="countdown__date muted">Postmark deletes it on <time datetime="{}">{}</time>'
-            '</span> </div>',
-            self.urgency, self.urgency, self.urgency_text, self.time_left_text, self.percent_passed,
-            self.days_passed, self.period_days, self.days_passed, self.period_days, self.purge_at.stamp,
-            self.purge_at.full)
+            return SafeString(
+                f'<div class="countdown countdown--past countdown--compact"> <span class="badge">{e(self.urgency_text)}'
+                f'</span> <span class="countdown__date muted">Postmark\'s purge date was <time '
+                f'datetime="{e(at.stamp)}">{e(at.full)}</time>; it can no longer be restored.</span> </div>')
+        urgency, days, period = e(self.urgency), int(self.days_passed), int(self.period_days)
+        return SafeString(
+            f'<div class="countdown countdown--{urgency} countdown--compact"> <div class="countdown__head"> '
+            f'<span class="badge badge--{urgency}">{e(self.urgency_text)}</span> <strong class="countdown__left">'
+            f'{e(self.time_left_text)} left</strong> </div> <progress class="countdown__bar" max="100" '
+            f'value="{int(self.percent_passed)}" aria-label="{days} of {period} days passed">{days} of {period} days '
+            f'passed</progress> <span class="countdown__date muted">Postmark deletes it on <time '
+            f'datetime="{e(at.stamp)}">{e(at.full)}</time></span> </div>')
 
 
 @dataclass(frozen=True)
@@ -237,3 +238,25 @@ def _list_row(row: StreamRow, can_edit: bool, csrf_token: str, next_path: str) -
             f'<td>{e(stream.stream_type.value)}</td> <td class="stream-table__handling">{e(row.handling)}</td> '
             f'<td class="stream-table__date"><span title="{e(row.created.full)}">{e(row.created.day)}</span></td> '
             f'<td class="stream-table__date">{updated}</td> <td class="stream-table__state"> {state} </td> </tr>')
+
+
+def purging_table_rows(pairs: Iterable[tuple[object, StreamRow]], *, can_edit: bool, csrf_token: str,
+                       next_path: str) -> SafeString:
+    """The `<tr>` of each archived stream in the overview's *Purging soon* table, from (server, row) pairs: written
+    here rather than by a loop in the template, which cost some 8 ms of CPU for the 60 archived streams of 30 servers.
+    The markup is what `streams/overview.html` wrote (tests/streams/test_purging_rows.py renders the old loop and
+    compares); `csrf_token` and `next_path` are for each row's Restore form when the reader can edit."""
+    return SafeString(" ".join([_purging_row(server, row, can_edit, csrf_token, next_path) for server, row in pairs]))
+
+
+def _purging_row(server, row: StreamRow, can_edit: bool, csrf_token: str, next_path: str) -> str:
+    e = escape
+    name, server_name = e(row.stream.name), e(server.name)
+    restore = (f' <td> <form method="post" action="{e(row.restore_url)}" class="inline-form"> '
+               f'<input type="hidden" name="csrfmiddlewaretoken" value="{e(csrf_token)}"> <input type="hidden" '
+               f'name="next" value="{e(next_path)}"> <button type="submit" class="button">Restore<span '
+               f'class="visually-hidden"> {name} on {server_name}</span></button> </form> </td>') if can_edit else ""
+    return (f'<tr data-stream="{e(row.stream.id)}"> <td> <a href="{e(row.detail_url)}">{name}</a> '
+            f'<div class="mono muted">{e(row.stream.id)}</div> </td> '
+            f'<td><a href="{e(row.list_url)}?archived=1">{server_name}</a></td> '
+            f'<td>{row.countdown.compact_html if row.countdown else ""}</td>{restore} </tr>')
