@@ -25,7 +25,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 
 from dashboard import audit
@@ -434,16 +435,16 @@ def _known_for_each(servers: list[Server], *, refresh: bool,
     """
     copies = last_known.load_many(servers)
     known: dict[Any, Known | PostmarkTrouble] = {}
-    asking, waiting = [], []
-    locked = []
+    asking, stale = [], []
     for server in servers:
         copy = copies.get(server.pk)
         if not refresh and _is_fresh(copy):
             known[server.pk] = Known(copy.streams, copy.fetched_at)
-        elif cache.add(_lock_key(server), 1, timeout=_wait_seconds() * 3):
-            locked.append(server)
         else:
-            waiting.append(server)
+            stale.append(server)
+    taken = _locks_taken(stale)
+    locked = [server for server, got in zip(stale, taken, strict=True) if got]
+    waiting = [server for server, got in zip(stale, taken, strict=True) if not got]
     # Another request may have taken Postmark's answer in between our first look and our lock: use it.
     to_ask = _answered_meanwhile(locked, copies, refresh=refresh, into=known)
     if meanwhile is not None and to_ask and not waiting and all(server.pk in copies for server in to_ask):
@@ -468,6 +469,20 @@ def _known_for_each(servers: list[Server], *, refresh: bool,
         except PostmarkTrouble as trouble:
             known[server.pk] = trouble
     return {server.pk: _with_fallback(known[server.pk], copies.get(server.pk)) for server in servers}
+
+
+def _locks_taken(servers: list[Server]) -> list[bool]:
+    """Takes each server's asking lock where it is free, saying which were taken. On Redis in one round trip for
+    them all (Django's cache has no `add_many`; 30 servers one by one cost some 9 ms), as `cache.add` would
+    write each; on any other cache one `cache.add` each."""
+    keys, timeout = [_lock_key(server) for server in servers], _wait_seconds() * 3
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if len(keys) < 2 or not isinstance(backend, RedisCache):
+        return [cache.add(key, 1, timeout=timeout) for key in keys]
+    pipeline = backend._cache.get_client(write=True).pipeline(transaction=False)
+    for key in keys:
+        pipeline.set(backend.make_and_validate_key(key), 1, ex=backend.get_backend_timeout(timeout), nx=True)
+    return [bool(done) for done in pipeline.execute()]
 
 
 def _asked_while(to_ask: list[Server], meanwhile: Callable[[dict[Any, Known]], None],

@@ -7,12 +7,13 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from dashboard.models import AuditEvent
 from dashboard.postmark.client import SANDBOX_URL, PostmarkClient, ValidationRefused
 from dashboard.services.servers import server_connect
-from streams import last_known
+from streams import last_known, services
 from streams.last_known import OUTSIDE
 from streams.models import StreamCopy
 from streams.services import (
@@ -391,3 +392,16 @@ def test_a_streams_history_shows_the_change_made_outside_with_who_made_it(known,
 
     assert OUTSIDE in text
     assert "Invoices" in text and "Billing news" in text
+
+
+def test_the_locks_of_many_servers_are_taken_at_once_and_a_held_one_is_left_alone(known, server_b):
+    held = services._lock_key(server_b)
+    cache.add(held, "another request", timeout=60)
+
+    taken = services._locks_taken([known, server_b])
+
+    assert taken == [True, False]
+    assert cache.get(services._lock_key(known)) == 1
+    assert cache.get(held) == "another request"
+    assert services._locks_taken([known]) == [False], "taken now, until let go"
+    cache.delete_many([services._lock_key(known), held])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from dashboard.services.servers import server_connect
 from streams.models import StreamCopy
-from streams.services import stream_list
+from streams.services import stream_list, team_overview
 from tests.conftest import TOKEN_A
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
@@ -49,3 +49,37 @@ def test_many_readers_of_one_stale_server_make_one_postmark_call(sandbox, team_a
     assert len(answers) == READERS and all(answer.trouble is None for answer in answers)
     assert all(timezone.now() - answer.as_of < timedelta(seconds=10) for answer in answers)
     assert len(calls) == 1
+
+
+def test_many_overviews_of_stale_servers_make_one_postmark_call_per_server(sandbox, team_a, owner, caplog):
+    # Each overview takes the locks of all its stale servers at once (on Redis in one round trip).
+    tokens = [TOKEN_A, "aaaaaaaa-0000-4000-8000-00000000b2b2", "aaaaaaaa-0000-4000-8000-00000000c3c3"]
+    for number, token in enumerate(tokens):
+        sandbox.add_server(token, name=f"Acme {number}")
+        server_connect(actor=owner, team=team_a, name=f"Acme {number}", token=token, sandbox=True)
+    team_overview(team=team_a)
+    StreamCopy.objects.update(fetched_at=timezone.now() - timedelta(hours=1))
+    sandbox.set_faults(latency=0.3)
+    caplog.set_level(logging.INFO, logger="dashboard.postmark")
+    caplog.clear()
+    overviews, start = [], threading.Barrier(READERS)
+
+    def read():
+        start.wait()
+        try:
+            overviews.append(team_overview(team=team_a))
+        finally:
+            connection.close()
+
+    readers = [threading.Thread(target=read) for _ in range(READERS)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=20)
+
+    calls = [record for record in caplog.records
+             if record.name == "dashboard.postmark" and record.getMessage().startswith("Postmark GET")]
+    assert len(overviews) == READERS
+    assert all(summary.trouble is None and timezone.now() - summary.as_of < timedelta(seconds=10)
+               for overview in overviews for summary in overview.servers)
+    assert len(calls) == len(tokens)
