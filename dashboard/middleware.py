@@ -17,8 +17,9 @@ from dashboard.time_zones import zone_for
 
 
 class SecurityHeadersMiddleware:
-    """The outermost middleware: sees every answer, including the 400 SecurityMiddleware gives for a foreign
-    Host while redirecting to HTTPS, which then skips its own headers. Adds them where they are missing."""
+    """Outermost but for `AfterResponseMiddleware`: sees every answer, including the 400 SecurityMiddleware gives
+    for a foreign Host while redirecting to HTTPS, which then skips its own headers. Adds them where they are
+    missing."""
 
     def __init__(self, get_response):
         self.get_response = get_response

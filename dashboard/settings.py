@@ -123,6 +123,7 @@ INSTALLED_APPS = [
 # middleware's refusal (a foreign Host is a 400 from CommonMiddleware, or from SecurityMiddleware itself when it
 # redirects to HTTPS) goes back out only through the middleware listed before it.
 MIDDLEWARE = [
+    "dashboard.after_response.AfterResponseMiddleware",
     "dashboard.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -6,7 +6,9 @@ mistaken for someone else's. When a list or a get from Postmark differs from the
 of ours explains, it records one audit entry per stream and kind of change, with Postmark as the actor.
 
 It never calls Postmark (the stream services do, and hand it the answers), never decides whether a
-copy is fresh enough, and never records anything for the first copy of a server.
+copy is fresh enough, and never records anything for the first copy of a server. An answer whose writing a request
+put off until after its page was sent (`dashboard.after_response`) is written before any other read or write of the
+copies in that request, so they see it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dashboard import audit
+from dashboard import after_response, audit
 from dashboard.models import Server
 from dashboard.postmark.client import ArchiveResult, Stream, StreamType, UnsubscribeHandling
 from streams.models import StreamCopy
@@ -63,10 +65,17 @@ class Copy:
 
     The streams are read from their JSON only when asked for: a page often needs just the moment."""
 
-    def __init__(self, raw: list[dict[str, Any]], fetched_at: datetime, streams: list[Stream] | None = None):
-        self._raw, self.fetched_at = raw, fetched_at
+    def __init__(self, raw: list[dict[str, Any]], fetched_at: datetime, streams: list[Stream] | None = None,
+                 our_writes: dict | None = None):
+        self._raw, self.fetched_at, self._our_writes = raw, fetched_at, our_writes
         if streams is not None:
             self.__dict__["streams"] = streams
+
+    def holds(self, streams: list[Stream]) -> bool:
+        """Whether Postmark listing `streams` would change nothing in this copy: the same streams in the same order,
+        and no write of ours waiting to be explained (`take_lists` would only renew the moment)."""
+        return self._our_writes == {} and len(streams) == len(self._raw) and all(
+            stream_to_json(stream) == held for stream, held in zip(streams, self._raw, strict=True))
 
     @cached_property
     def streams(self) -> list[Stream]:
@@ -81,10 +90,11 @@ class Copy:
 
 
 def _copy_of(row: StreamCopy, streams: list[Stream] | None = None) -> Copy:
-    return Copy(row.streams, row.fetched_at, streams)
+    return Copy(row.streams, row.fetched_at, streams, row.our_writes)
 
 
 def load(server: Server) -> Copy | None:
+    after_response.run_pending()  # an answer this request put off writing comes first
     row = StreamCopy.objects.filter(server=server).first()
     return _copy_of(row) if row else None
 
@@ -107,6 +117,7 @@ def load_many(servers: list[Server]) -> dict[Any, Copy]:
     is used once and then forgotten by the server object, so a later read in the same request (after a write,
     say) goes to the database again. A copy Django cached on the server any other way (a StreamCopy made for it
     sets one) is never trusted."""
+    after_response.run_pending()  # an answer this request put off writing comes first
     copies, unread = {}, []
     cached = Server.stream_copy.related
     for server in servers:
@@ -124,6 +135,7 @@ def load_many(servers: list[Server]) -> dict[Any, Copy]:
 
 def fetched_times(servers: list[Server]) -> dict[Any, datetime]:
     """When Postmark answered each server's copy, without reading the copies themselves."""
+    after_response.run_pending()  # an answer this request put off writing comes first
     return dict(StreamCopy.objects.filter(server__in=servers).values_list("server_id", "fetched_at"))
 
 
@@ -223,12 +235,13 @@ def take_list(server: Server, streams: list[Stream], *, asked_at: datetime) -> C
     return take_lists([(server, streams, asked_at)])[server.pk]
 
 
-def take_lists(answers: list[tuple[Server, list[Stream], datetime]]) -> dict[Any, Copy]:
+def take_lists(answers: list[tuple[Server, list[Stream], datetime]], *, now: datetime | None = None) -> dict[Any, Copy]:
     """`take_list` for several servers at once, in a constant number of queries (plus one audit entry for
-    each change found outside)."""
+    each change found outside). `now`: the moment the copies say Postmark answered (by default, now)."""
     if not answers:
         return {}
-    now = timezone.now()
+    after_response.run_pending()  # an answer this request put off writing comes first
+    now = now or timezone.now()
     with transaction.atomic():
         rows = {row.server_id: row for row in
                 StreamCopy.objects.select_for_update().filter(server__in=[server for server, _, _ in answers])}
@@ -273,6 +286,7 @@ def _merge(row: StreamCopy, answered: dict[str, dict], asked_at: datetime, now: 
 
 def take_one(server: Server, stream_id: str, stream: Stream | None, *, asked_at: datetime) -> None:
     """Patch the copy with what a get answered (None: Postmark has no such stream), recording outside changes."""
+    after_response.run_pending()  # an answer this request put off writing comes first
     now = timezone.now()
     with transaction.atomic():
         row = StreamCopy.objects.select_for_update().filter(server=server).first()
@@ -295,6 +309,7 @@ def take_one(server: Server, stream_id: str, stream: Stream | None, *, asked_at:
 
 def take_write(server: Server, stream_id: str, answer: Stream | ArchiveResult | None) -> None:
     """Note a write of ours: `answer` is Postmark's (patched into the copy at once), or None when it was lost."""
+    after_response.run_pending()  # an answer this request put off writing comes first
     now = timezone.now()
     with transaction.atomic():
         row = StreamCopy.objects.select_for_update().filter(server=server).first()

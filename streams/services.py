@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 
-from dashboard import audit
+from dashboard import after_response, audit
 from dashboard.models import AuditEvent, Role, Server, Team, User
 from dashboard.postmark.client import (
     UNSET,
@@ -202,9 +203,15 @@ def _wait_seconds() -> float:
 _Answer = tuple[Server, list[Stream] | Exception, datetime]  # a server, what Postmark said, when it was asked
 
 
-def _fetched_many(answers: list[_Answer]) -> dict[Any, Known | PostmarkTrouble]:
-    """Take in the answers (or failures) this request asked Postmark for, in one go, and let waiters go."""
+def _fetched_many(answers: list[_Answer],
+                  copies: dict[Any, last_known.Copy] | None = None) -> dict[Any, Known | PostmarkTrouble]:
+    """Take in the answers (or failures) this request asked Postmark for, in one go, and let waiters go.
+
+    An answer that changes nothing in the copy read before asking (`copies`: the usual case) is known at once, and
+    written down, with its lock let go, after the page has been sent (`after_response.defer`): the copy's moment is
+    all that changes, and other requests for the server wait on the lock until then, as they would have anyway."""
     known: dict[Any, Known | PostmarkTrouble] = {}
+    later: list[_Answer] = []
     try:
         for server, answer, _ in answers:
             if isinstance(answer, Exception):
@@ -213,11 +220,25 @@ def _fetched_many(answers: list[_Answer]) -> dict[Any, Known | PostmarkTrouble]:
                 known[server.pk] = trouble
             else:
                 server_note_token_accepted(server=server)
-        copies = last_known.take_lists([item for item in answers if not isinstance(item[1], Exception)])
-        known.update({pk: Known(copy.streams, copy.fetched_at) for pk, copy in copies.items()})
+        listed = [item for item in answers if not isinstance(item[1], Exception)]
+        later = [item for item in listed if (copy := (copies or {}).get(item[0].pk)) and copy.holds(item[1])]
+        taken = last_known.take_lists([item for item in listed if not any(item is put_off for put_off in later)])
+        known.update({pk: Known(copy.streams, copy.fetched_at) for pk, copy in taken.items()})
+        if later:
+            moment = timezone.now()
+            known.update({server.pk: Known(streams, moment) for server, streams, _ in later})
+            after_response.defer(partial(_take_in_later, later, moment))
+    finally:
+        put_off = {server.pk for server, _, _ in later}
+        cache.delete_many([_lock_key(server) for server, _, _ in answers if server.pk not in put_off])
+    return known
+
+
+def _take_in_later(answers: list[_Answer], moment: datetime) -> None:
+    try:
+        last_known.take_lists(answers, now=moment)
     finally:
         cache.delete_many([_lock_key(server) for server, _, _ in answers])
-    return known
 
 
 def _awaited(server: Server, before: last_known.Copy | None) -> Known:
@@ -433,7 +454,7 @@ def _known_for_each(servers: list[Server], *, refresh: bool,
     with what the copies hold (a page draws itself from them instead of waiting idle). It is not called when
     nothing is asked, when a server has no copy yet, or when another request is asking for one of them.
     """
-    copies = last_known.load_many(servers)
+    copies = last_known.load_many(servers)  # first writes an answer this request put off, and lets its lock go
     known: dict[Any, Known | PostmarkTrouble] = {}
     asking, stale = [], []
     for server in servers:
@@ -462,7 +483,7 @@ def _known_for_each(servers: list[Server], *, refresh: bool,
             asking.append((server, timezone.now(), call))
         answers = [(server, future.result(), asked_at) for server, asked_at, future in asking]
     # Answers are taken in on this thread: everything touching the database stays here.
-    known.update(_fetched_many(answers))
+    known.update(_fetched_many(answers, copies))
     for server in waiting:
         try:
             known[server.pk] = _awaited(server, copies.get(server.pk))

@@ -1,0 +1,124 @@
+"""An answer from Postmark that changes nothing in the last-known copy is written down after the page is sent
+(`dashboard.after_response`), and its lock let go then; an answer that changes something is taken in at once; and
+anything else the same request does with the copies comes after the put-off writing."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.utils import timezone
+
+from dashboard import after_response
+from dashboard.after_response import AfterResponseMiddleware
+from dashboard.models import AuditEvent
+from dashboard.postmark.client import SANDBOX_URL, PostmarkClient
+from streams import last_known, services
+from streams.models import StreamCopy
+from streams.services import stream_list, stream_read
+from tests.conftest import TOKEN_A
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def postmark(sandbox, server_a):
+    client = PostmarkClient(TOKEN_A, base_url=SANDBOX_URL)
+    client.create_stream(id="newsletter", name="Monthly newsletter", stream_type="Broadcasts")
+    stream_list(server=server_a)  # the first copy
+    StreamCopy.objects.filter(server=server_a).update(fetched_at=timezone.now() - timedelta(hours=1))
+    return client
+
+
+def in_a_request(view):
+    """Runs `view` as the middleware runs a request; the answer, not yet closed by the server."""
+    return AfterResponseMiddleware(lambda request: (view(), HttpResponse("page"))[1])(RequestFactory().get("/"))
+
+
+def copy_moment(server):
+    return StreamCopy.objects.get(server=server).fetched_at
+
+
+def test_work_put_off_runs_when_the_server_closes_the_answer_and_at_once_outside_a_request():
+    done = []
+    response = in_a_request(lambda: after_response.defer(lambda: done.append("in a request")))
+    assert done == []
+    response.close()
+    after_response.defer(lambda: done.append("outside"))
+    assert done == ["in a request", "outside"]
+
+
+def test_work_put_off_that_fails_is_logged_and_the_rest_still_runs(caplog):
+    done = []
+
+    def view():
+        after_response.defer(lambda: 1 / 0)
+        after_response.defer(lambda: done.append("second"))
+
+    in_a_request(view).close()
+
+    assert done == ["second"]
+    assert "Work put off until after the answer failed" in caplog.text
+
+
+def test_an_answer_that_changes_nothing_is_written_after_the_page_with_its_lock(server_a, postmark):
+    before, listings = copy_moment(server_a), []
+    response = in_a_request(lambda: listings.append(stream_list(server=server_a)))
+
+    [listing] = listings
+    assert timezone.now() - listing.as_of < timedelta(seconds=5), "the page shows the answer's time"
+    assert copy_moment(server_a) == before, "not written yet"
+    assert cache.get(services._lock_key(server_a)) is not None, "others still wait for this answer"
+
+    response.close()
+
+    assert copy_moment(server_a) == listing.as_of
+    assert cache.get(services._lock_key(server_a)) is None
+
+
+def test_an_answer_that_changes_something_is_taken_in_before_the_page(server_a, postmark):
+    postmark.edit_stream("newsletter", name="Weekly digest")  # in Postmark's own pages
+
+    response = in_a_request(lambda: stream_list(server=server_a))
+
+    assert timezone.now() - copy_moment(server_a) < timedelta(seconds=5)
+    assert AuditEvent.objects.filter(action="stream.outside.edit").count() == 1
+    assert cache.get(services._lock_key(server_a)) is None
+    response.close()
+    assert AuditEvent.objects.filter(action="stream.outside.edit").count() == 1
+
+
+def test_a_second_read_in_the_same_request_writes_the_put_off_answer_first_and_does_not_wait_for_itself(
+    server_a, postmark, caplog, settings
+):
+    settings.STREAMS_FRESH_SECONDS = 0  # the second read asks Postmark again, taking the same lock
+    reads = []
+
+    def view():
+        reads.append(stream_list(server=server_a))
+        reads.append(stream_read(server=server_a, stream_id="newsletter"))
+
+    started = timezone.now()
+    in_a_request(view).close()
+
+    assert timezone.now() - started < timedelta(seconds=2), "no wait on its own lock"
+    assert reads[1].trouble is None and reads[1].stream.name == "Monthly newsletter"
+    assert caplog.text.count("Postmark GET /message-streams ->") == 2
+
+
+def test_a_stream_found_by_a_later_get_in_the_same_request_is_not_taken_for_a_deletion(server_a, postmark):
+    postmark.create_stream(id="receipts", name="Receipts", stream_type="Transactional")
+    listing = [stream for stream in PostmarkClient(TOKEN_A, base_url=SANDBOX_URL).list_streams(include_archived=True)
+               if stream.id != "receipts"]
+
+    def view():
+        # The list as Postmark gave it a moment before the stream was made, then a get that finds the new stream.
+        services._fetched_many([(server_a, listing, timezone.now())], last_known.load_many([server_a]))
+        services.stream_get(server=server_a, stream_id="receipts")
+
+    in_a_request(view).close()
+
+    assert list(AuditEvent.objects.filter(action__startswith="stream.outside").values_list("action", flat=True)) == [
+        "stream.outside.create"]
+    assert "receipts" in [item["id"] for item in StreamCopy.objects.get(server=server_a).streams]
