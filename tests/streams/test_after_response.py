@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.core.signals import request_finished
+from django.db import close_old_connections
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
@@ -31,9 +33,24 @@ def postmark(sandbox, server_a):
     return client
 
 
-def in_a_request(view):
-    """Runs `view` as the middleware runs a request; the answer, not yet closed by the server."""
-    return AfterResponseMiddleware(lambda request: (view(), HttpResponse("page"))[1])(RequestFactory().get("/"))
+class Answer:
+    """An answer the server has sent but not yet closed."""
+
+    def __init__(self, response: HttpResponse):
+        self.response = response
+
+    def close(self) -> None:
+        # As Django's test client closes an answer: without request_finished closing the test's database connection.
+        request_finished.disconnect(close_old_connections)
+        try:
+            self.response.close()
+        finally:
+            request_finished.connect(close_old_connections)
+
+
+def in_a_request(view) -> Answer:
+    """Runs `view` as the middleware runs a request."""
+    return Answer(AfterResponseMiddleware(lambda request: (view(), HttpResponse("page"))[1])(RequestFactory().get("/")))
 
 
 def copy_moment(server):
