@@ -492,7 +492,8 @@ def describe(event: AuditEvent, names: dict[int, str]) -> Entry:
         who = names.get(event.actor_id) or event.actor_label or "Someone"
     else:
         # No one signed in: a guesser at sign-in, or a visitor with an invitation link that names no one.
-        unnamed = event.action in _SIGN_IN_ATTEMPTS or (event.action == "invitation.accept" and not event.actor_label)
+        unnamed = event.action in _SIGN_IN_ATTEMPTS or (
+            event.action in ("invitation.accept", "access.csrf") and not event.actor_label)
         who = "Someone" if unnamed else (event.actor_label or "The system")
     role = Role(event.actor_role).label.lower() if event.actor_role in Role.values else ""
     outcome = event.outcome

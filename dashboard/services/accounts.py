@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from dashboard import audit
 from dashboard.models import AuditEvent, User
+from dashboard.page_names import masked_path
 from dashboard.services import ServiceError
 from dashboard.services.refusals import refusal_record
 from dashboard.time_zones import is_known_zone
@@ -82,6 +83,33 @@ def account_count_broken_link(*, address: str | None, action: str) -> None:
                        detail=f"{settings.SIGN_IN_ADDRESS_FAILURE_LIMIT} invitation or reset links that don't work "
                               f"were opened from this address; its links are refused for "
                               f"{settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
+
+
+_CSRF_REFUSALS = "csrf-refusals"
+
+
+def account_record_signed_out_csrf_failure(*, path: str, address: str | None, typed_email: str = "") -> None:
+    """Someone not signed in sent a form the CSRF check refused, most often a sign-in page left open too long. On
+    record (naming the account typed into a sign-in form, if there is one) up to SIGN_IN_ADDRESS_FAILURE_LIMIT
+    times from one address in a cool-off period, so that nobody can fill the log with them; the one that reaches
+    the limit says so."""
+    count = _count_from(_CSRF_REFUSALS, address)
+    limit = settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
+    if count > limit:
+        return
+    typed, user = _typed_address(typed_email)
+    # Whoever typed the address need not own it: the account is named as the target, never as the actor.
+    detail = (f"The sign-in form for {typed} was open too long or came from another site." if user is not None
+              else "The form was open too long or came from another site.")
+    if count == limit:
+        detail += (f" {limit} such forms from this address: more in the next {settings.SIGN_IN_COOLOFF_MINUTES} "
+                   "minutes are refused without an entry.")
+    if user is not None:
+        target = {"target_type": "user", "target_id": user.pk, "target_label": typed}
+    else:
+        target = {"target_type": "page", "target_id": path[:100], "target_label": masked_path(path)}
+    audit.record(action="access.csrf", actor=None, team=None, outcome=AuditEvent.Outcome.DENIED, detail=detail,
+                 **target)
 
 
 def account_record_sign_out(*, actor: User) -> None:

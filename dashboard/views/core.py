@@ -9,7 +9,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from dashboard.access import SESSION_TEAM, not_team_scoped
+from dashboard.middleware import client_ip
 from dashboard.models import Membership
+from dashboard.services.accounts import account_record_signed_out_csrf_failure
 from dashboard.services.teams import access_record_csrf_failure
 
 
@@ -40,7 +42,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: says in plain words what to do, and puts a signed-in person's refusal on record.
+    """CSRF_FAILURE_VIEW: says in plain words what to do, and puts the refusal on record (for someone not signed in,
+    up to a limit per address).
 
     The team is the one in the address when the person is its member; otherwise the entry belongs to no team,
     so nobody learns of a team from its log. An htmx request gets the words as a toast (HX-Retarget)."""
@@ -51,6 +54,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
                       if slug else None)
         access_record_csrf_failure(actor=user, team=membership.team if membership else None,
                                    role=membership.role if membership else None, path=request.path)
+    else:
+        account_record_signed_out_csrf_failure(path=request.path, address=client_ip(request),
+                                               typed_email=str(request.POST.get("username", "")))
     if request.htmx:
         response = render(request, "403_csrf.html#csrf-toast", status=403)
         response["HX-Retarget"] = "#toasts"

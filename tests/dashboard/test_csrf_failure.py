@@ -1,9 +1,11 @@
-"""A form the CSRF check refuses: the person reads what to do, and a signed-in person's refusal is on record."""
+"""A form the CSRF check refuses: the person reads what to do, and the refusal is on record (for someone not
+signed in, up to a limit per address)."""
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from dashboard.audit_log import describe
 from dashboard.models import AuditEvent
 from tests.csp import csp_violations
 
@@ -58,11 +60,39 @@ def test_the_audit_log_reads_the_refusal_as_a_sentence(client_as, owner, team_a)
            "The form was open too long or came from another site" in page
 
 
-def test_a_signed_out_visitors_stale_sign_in_form_gets_the_same_words_and_writes_nothing(user, password):
-    response = strict_browser().post(reverse("login"), {"username": user.email, "password": password})
+def test_a_signed_out_visitors_stale_sign_in_form_gets_the_same_words_and_is_on_the_accounts_record(user, password):
+    response = strict_browser().post(reverse("login"), {"username": user.email, "password": password},
+                                     REMOTE_ADDR="192.0.2.40")
     assert response.status_code == 403
     assert WORDS in response.content.decode()
-    assert not AuditEvent.objects.filter(action="access.csrf").exists()
+    event = AuditEvent.objects.get(action="access.csrf")
+    assert (event.actor_id, event.team_id, event.outcome, event.ip) == (None, None, "denied", "192.0.2.40")
+    assert (event.target_type, event.target_id, event.account_id) == ("user", str(user.pk), user.pk)
+    assert password not in f"{event.detail} {event.changes} {event.target_label} {event.actor_label}"
+    assert describe(event, {}).sentence == (
+        "Someone tried to send a form — not allowed: The sign-in form for dana@example.com was open too long or came "
+        "from another site")
+
+
+def test_a_signed_out_visitors_other_stale_form_is_on_record_under_the_page(db):
+    path = reverse("password_reset")
+    strict_browser().post(path, {"email": "nobody@example.com"})
+    event = AuditEvent.objects.get(action="access.csrf")
+    assert (event.actor_id, event.actor_label, event.target_type, event.target_id) == (None, "", "page", path)
+
+
+def test_signed_out_refusals_from_one_address_stop_being_recorded_at_the_limit(settings, user, password):
+    settings.SIGN_IN_ADDRESS_FAILURE_LIMIT = 3
+    for _ in range(5):
+        response = strict_browser().post(reverse("login"), {"username": user.email, "password": password},
+                                         REMOTE_ADDR="192.0.2.41")
+        assert response.status_code == 403 and WORDS in response.content.decode()
+    strict_browser().post(reverse("login"), {"username": user.email}, REMOTE_ADDR="192.0.2.42")
+
+    events = list(AuditEvent.objects.filter(action="access.csrf").order_by("chain_seq"))
+    assert [event.ip for event in events] == ["192.0.2.41"] * 3 + ["192.0.2.42"]
+    assert events[2].detail.endswith("3 such forms from this address: more in the next 15 minutes are refused "
+                                     "without an entry.")
 
 
 def test_an_htmx_form_gets_the_words_as_a_toast_in_the_pages_message_region(owner, team_a):
