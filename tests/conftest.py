@@ -4,6 +4,7 @@ Team A ("Acme") has an owner, an admin, an editor and a viewer, and a server in 
 sandbox. The outsider owns team B ("Globex"), with a server of its own. Every access test uses them.
 """
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -231,6 +232,28 @@ def audit_log_truncatable(django_db_blocker) -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE dashboard_auditevent ENABLE TRIGGER dashboard_auditevent_no_truncate")
         connection.close()  # else it outlives the suite, and PostgreSQL won't drop the test database under it
+
+
+def at_once(work, times: int, *, timeout: float = 60) -> tuple[list, list[Exception]]:
+    """Runs `work` on `times` threads released together (committed-data tests: each thread has its own database
+    connection, closed when it is done); what they returned, and what they raised."""
+    results, errors, start = [], [], threading.Barrier(times)
+
+    def run():
+        start.wait()
+        try:
+            results.append(work())
+        except Exception as error:  # noqa: BLE001 (the test reports it)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results, errors
 
 
 @pytest.fixture(scope="module")

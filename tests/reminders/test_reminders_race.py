@@ -6,7 +6,6 @@ when DATABASE_URL points at it, they are two threads with connections of their o
 data, so Django empties every table after this module's tests (see `tests.conftest.audit_log_can_be_emptied`).
 """
 
-import threading
 
 import pytest
 from django.core import mail
@@ -15,7 +14,7 @@ from django.db import connection
 from reminders.models import PurgeReminder
 from reminders.tasks import send_purge_reminders
 from streams.tasks import watch_server
-from tests.conftest import TOKEN_A
+from tests.conftest import TOKEN_A, at_once
 from tests.reminders.helpers import archive, reminders_sent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
@@ -27,22 +26,7 @@ def test_two_workers_racing_send_one_e_mail_per_person(sandbox, team_a, owner, e
     archive(sandbox, TOKEN_A, actor=editor, team=team_a, server=server_a, days_ago=38)
     watch_server.call(str(server_a.pk))
     mail.outbox = []
-    start, failures = threading.Barrier(WORKERS), []
-
-    def worker():
-        start.wait()
-        try:
-            send_purge_reminders.call()
-        except Exception as error:  # noqa: BLE001 (the test reports it below)
-            failures.append(error)
-        finally:
-            connection.close()
-
-    workers = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in workers:
-        thread.start()
-    for thread in workers:
-        thread.join(timeout=60)
+    _, failures = at_once(send_purge_reminders.call, WORKERS)
 
     assert failures == []
     assert sorted(message.to[0] for message in mail.outbox) == ["edith@acme.example", "olivia@acme.example"]

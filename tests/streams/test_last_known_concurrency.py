@@ -5,17 +5,15 @@ Threads need committed data, so Django empties every table after this module's t
 """
 
 import logging
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from dashboard.services.servers import server_connect
 from streams.models import StreamCopy
 from streams.services import stream_list, team_overview
-from tests.conftest import TOKEN_A
+from tests.conftest import TOKEN_A, at_once
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("audit_log_can_be_emptied")]
 READERS = 8
@@ -29,24 +27,11 @@ def test_many_readers_of_one_stale_server_make_one_postmark_call(sandbox, team_a
     sandbox.set_faults(latency=0.3)  # the first reader's call is still out when the others arrive
     caplog.set_level(logging.INFO, logger="dashboard.postmark")
     caplog.clear()
-    answers, start = [], threading.Barrier(READERS)
-
-    def read():
-        start.wait()
-        try:
-            answers.append(stream_list(server=server))
-        finally:
-            connection.close()
-
-    readers = [threading.Thread(target=read) for _ in range(READERS)]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join(timeout=20)
+    answers, errors = at_once(lambda: stream_list(server=server), READERS, timeout=20)
 
     calls = [record for record in caplog.records
              if record.name == "dashboard.postmark" and record.getMessage().startswith("Postmark GET")]
-    assert len(answers) == READERS and all(answer.trouble is None for answer in answers)
+    assert errors == [] and len(answers) == READERS and all(answer.trouble is None for answer in answers)
     assert all(timezone.now() - answer.as_of < timedelta(seconds=10) for answer in answers)
     assert len(calls) == 1
 
@@ -62,24 +47,11 @@ def test_many_overviews_of_stale_servers_make_one_postmark_call_per_server(sandb
     sandbox.set_faults(latency=0.3)
     caplog.set_level(logging.INFO, logger="dashboard.postmark")
     caplog.clear()
-    overviews, start = [], threading.Barrier(READERS)
-
-    def read():
-        start.wait()
-        try:
-            overviews.append(team_overview(team=team_a))
-        finally:
-            connection.close()
-
-    readers = [threading.Thread(target=read) for _ in range(READERS)]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join(timeout=20)
+    overviews, errors = at_once(lambda: team_overview(team=team_a), READERS, timeout=20)
 
     calls = [record for record in caplog.records
              if record.name == "dashboard.postmark" and record.getMessage().startswith("Postmark GET")]
-    assert len(overviews) == READERS
+    assert errors == [] and len(overviews) == READERS
     assert all(summary.trouble is None and timezone.now() - summary.as_of < timedelta(seconds=10)
                for overview in overviews for summary in overview.servers)
     assert len(calls) == len(tokens)
