@@ -46,10 +46,14 @@ def account_record_sign_in_locked(*, email: str, by_address: bool = False) -> No
                  detail=f"{reached}; sign-in refused for {settings.SIGN_IN_COOLOFF_MINUTES} minutes.")
 
 
+def _count_key(kind: str, address: str | None) -> str:
+    return f"{kind}:{address or 'unknown'}"
+
+
 def _count_from(kind: str, address: str | None) -> int:
     """Counts one more `kind` of attempt from `address` in the current cool-off period, and says how many so far.
     The count lives in the cache, which every instance shares when REDIS_URL is set."""
-    key, timeout = f"{kind}:{address or 'unknown'}", settings.SIGN_IN_COOLOFF_MINUTES * 60
+    key, timeout = _count_key(kind, address), settings.SIGN_IN_COOLOFF_MINUTES * 60
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)
@@ -71,7 +75,7 @@ def account_links_refused(*, address: str | None) -> bool:
     """True while `address` opened too many invitation or reset links that don't work (made up, or mistyped)
     in a cool-off period: links, even good ones, then wait, so guessing them is no quicker than guessing
     passwords."""
-    return (cache.get(f"{_BROKEN_LINKS}:{address or 'unknown'}") or 0) >= settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
+    return (cache.get(_count_key(_BROKEN_LINKS, address)) or 0) >= settings.SIGN_IN_ADDRESS_FAILURE_LIMIT
 
 
 def account_count_broken_link(*, address: str | None, action: str) -> None:
