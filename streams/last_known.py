@@ -13,9 +13,10 @@ copies in that request, so they see it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import Any
+from functools import cached_property, wraps
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ from streams.models import StreamCopy
 
 OUTSIDE = "Postmark (changed outside this dashboard)"
 PURGE_AFTER = timedelta(days=45)
+_R = TypeVar("_R")
 # A stream that vanishes this close to its purge date was purged by Postmark, not deleted by someone.
 PURGE_SLACK = timedelta(hours=1)
 ANSWERED, LOST = "answered", "lost"
@@ -36,6 +38,16 @@ EDITABLE = ("name", "description", "unsubscribe_handling")
 def stream_target(server: Server, stream_id: str) -> str:
     """How the audit log names a stream: its server and ID."""
     return f"{server.pk}/{stream_id}"
+
+
+def _after_what_was_put_off(read_or_write: Callable[..., _R]) -> Callable[..., _R]:
+    """For every read or write of the copies: an answer this request put off writing (`dashboard.after_response`)
+    is written first, so the copies hold it and its lock is let go."""
+    @wraps(read_or_write)
+    def first_the_put_off(*args, **kwargs) -> _R:
+        after_response.run_pending()
+        return read_or_write(*args, **kwargs)
+    return first_the_put_off
 
 
 # --- Streams as the copy keeps them --------------------------------------------------------------
@@ -93,8 +105,8 @@ def _copy_of(row: StreamCopy, streams: list[Stream] | None = None) -> Copy:
     return Copy(row.streams, row.fetched_at, streams, row.our_writes)
 
 
+@_after_what_was_put_off
 def load(server: Server) -> Copy | None:
-    after_response.run_pending()  # an answer this request put off writing comes first
     row = StreamCopy.objects.filter(server=server).first()
     return _copy_of(row) if row else None
 
@@ -110,6 +122,7 @@ def read_with_its_copy(servers) -> Server:
     return server
 
 
+@_after_what_was_put_off
 def load_many(servers: list[Server]) -> dict[Any, Copy]:
     """The copies of several servers in one query, by server primary key.
 
@@ -117,7 +130,6 @@ def load_many(servers: list[Server]) -> dict[Any, Copy]:
     is used once and then forgotten by the server object, so a later read in the same request (after a write,
     say) goes to the database again. A copy Django cached on the server any other way (a StreamCopy made for it
     sets one) is never trusted."""
-    after_response.run_pending()  # an answer this request put off writing comes first
     copies, unread = {}, []
     cached = Server.stream_copy.related
     for server in servers:
@@ -133,9 +145,9 @@ def load_many(servers: list[Server]) -> dict[Any, Copy]:
     return copies
 
 
+@_after_what_was_put_off
 def fetched_times(servers: list[Server]) -> dict[Any, datetime]:
     """When Postmark answered each server's copy, without reading the copies themselves."""
-    after_response.run_pending()  # an answer this request put off writing comes first
     return dict(StreamCopy.objects.filter(server__in=servers).values_list("server_id", "fetched_at"))
 
 
@@ -235,12 +247,12 @@ def take_list(server: Server, streams: list[Stream], *, asked_at: datetime) -> C
     return take_lists([(server, streams, asked_at)])[server.pk]
 
 
+@_after_what_was_put_off
 def take_lists(answers: list[tuple[Server, list[Stream], datetime]], *, now: datetime | None = None) -> dict[Any, Copy]:
     """`take_list` for several servers at once, in a constant number of queries (plus one audit entry for
     each change found outside). `now`: the moment the copies say Postmark answered (by default, now)."""
     if not answers:
         return {}
-    after_response.run_pending()  # an answer this request put off writing comes first
     now = now or timezone.now()
     with transaction.atomic():
         rows = {row.server_id: row for row in
@@ -284,9 +296,9 @@ def _merge(row: StreamCopy, answered: dict[str, dict], asked_at: datetime, now: 
     return noticed
 
 
+@_after_what_was_put_off
 def take_one(server: Server, stream_id: str, stream: Stream | None, *, asked_at: datetime) -> None:
     """Patch the copy with what a get answered (None: Postmark has no such stream), recording outside changes."""
-    after_response.run_pending()  # an answer this request put off writing comes first
     now = timezone.now()
     with transaction.atomic():
         row = StreamCopy.objects.select_for_update().filter(server=server).first()
@@ -307,9 +319,9 @@ def take_one(server: Server, stream_id: str, stream: Stream | None, *, asked_at:
         _record(server, stream_id, entries, now)
 
 
+@_after_what_was_put_off
 def take_write(server: Server, stream_id: str, answer: Stream | ArchiveResult | None) -> None:
     """Note a write of ours: `answer` is Postmark's (patched into the copy at once), or None when it was lost."""
-    after_response.run_pending()  # an answer this request put off writing comes first
     now = timezone.now()
     with transaction.atomic():
         row = StreamCopy.objects.select_for_update().filter(server=server).first()
