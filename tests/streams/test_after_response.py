@@ -20,6 +20,7 @@ from streams import last_known, services
 from streams.models import StreamCopy
 from streams.services import stream_list, stream_read
 from tests.conftest import TOKEN_A
+from tests.streams.test_last_known import age_the_copy
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def postmark(sandbox, server_a):
     client = PostmarkClient(TOKEN_A, base_url=SANDBOX_URL)
     client.create_stream(id="newsletter", name="Monthly newsletter", stream_type="Broadcasts")
     stream_list(server=server_a)  # the first copy
-    StreamCopy.objects.filter(server=server_a).update(fetched_at=timezone.now() - timedelta(hours=1))
+    age_the_copy(server_a)
     return client
 
 

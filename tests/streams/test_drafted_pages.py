@@ -16,6 +16,7 @@ from streams.models import StreamCopy
 from streams.services import stream_list
 from streams.views import Draft
 from tests.conftest import TOKEN_A
+from tests.streams.test_last_known import age_the_copy
 from tests.streams.test_list import HTMX, list_url, rows, text
 
 pytestmark = pytest.mark.django_db
@@ -39,10 +40,6 @@ def postmark(sandbox, server_a):
     client.archive_stream("old-promo")
     stream_list(server=server_a)  # the first copy
     return client
-
-
-def age_the_copy(server, seconds: float = 3600) -> None:
-    StreamCopy.objects.filter(server=server).update(fetched_at=timezone.now() - timedelta(seconds=seconds))
 
 
 @pytest.fixture
