@@ -647,19 +647,93 @@ def test_constructor_timeouts_override_settings():
     assert fake.requests[0].extensions["timeout"] == expected
 
 
-def test_clients_of_different_servers_share_one_pool_that_holds_no_token():
+def test_clients_of_different_servers_share_one_pool_that_holds_no_token(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     PostmarkClient(TOKEN, base_url="https://pool.test")
     PostmarkClient("another-server-token-0000", base_url="https://pool.test")
 
-    pool = client_module._pooled_client("https://pool.test")
+    pool = client_module._pool("https://pool.test")
 
-    assert client_module._pooled_client("https://pool.test") is pool
-    assert client_module._pooled_client("https://other.test") is not pool
-    assert "X-Postmark-Server-Token" not in pool.headers
-    assert pool.timeout == httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
+    assert client_module._pool("https://pool.test") is pool
+    assert client_module._pool("https://other.test") is not pool
+    assert "X-Postmark-Server-Token" not in pool.client.headers
+    assert pool.client.timeout == httpx.Timeout(connect=3.0, read=10.0, write=10.0, pool=3.0)
+    assert isinstance(pool.direct, httpx.HTTPTransport)  # no proxy named: requests go straight to the transport
     close_pools()
-    assert pool.is_closed
-    assert client_module._pooled_client("https://pool.test") is not pool
+    assert pool.client.is_closed
+    assert client_module._pool("https://pool.test") is not pool
+
+
+def test_a_proxy_named_by_the_environment_is_applied_by_httpx_client(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+
+    pool = client_module._pool("https://pool.test")
+
+    assert pool.direct is None  # the client sends, through the proxy its environment names
+    request = pool.request("GET", "https://pool.test/message-streams", None, None, {"Accept": "application/json"},
+                           httpx.Timeout(1.0))
+    assert request.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+def the_shared_pool_on(monkeypatch, transport: httpx.MockTransport, *, direct: bool) -> None:
+    """Put a pool over `transport` where the shared one for BASE_URL would be: sent straight or by the client."""
+    pool = client_module._Pool.over(transport, straight=direct)
+    monkeypatch.setitem(client_module._POOLS, BASE_URL, pool)
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["sent-straight", "sent-by-httpx-client"])
+def test_a_cookie_in_one_servers_answer_never_goes_out_with_another_servers_request(monkeypatch, direct):
+    answers = FakePostmark(
+        reply(200, {"TotalCount": 0, "MessageStreams": []}, headers={"Set-Cookie": "balancer=acme-node-3; Path=/"}),
+        reply(200, {"TotalCount": 0, "MessageStreams": []}),
+    )
+    the_shared_pool_on(monkeypatch, httpx.MockTransport(answers), direct=direct)
+
+    PostmarkClient(TOKEN, base_url=BASE_URL).list_streams()
+    PostmarkClient("globex-server-token-0000", base_url=BASE_URL).list_streams()
+
+    assert [request.headers.get("Cookie") for request in answers.requests] == [None, None]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["sent-straight", "sent-by-httpx-client"])
+def test_both_ways_of_sending_put_the_same_request_on_the_wire(monkeypatch, direct):
+    answers = FakePostmark(reply(200, {"TotalCount": 0, "MessageStreams": []}))
+    the_shared_pool_on(monkeypatch, httpx.MockTransport(answers), direct=direct)
+
+    PostmarkClient(TOKEN, base_url=BASE_URL, read_timeout=4).list_streams(include_archived=True)
+
+    (request,) = answers.requests
+    assert str(request.url) == f"{BASE_URL}/message-streams?MessageStreamType=All&IncludeArchivedStreams=true"
+    assert dict(request.headers) == {
+        "host": "postmark.test",
+        "accept": "application/json",
+        "accept-encoding": "gzip, deflate",
+        "connection": "keep-alive",
+        "user-agent": USER_AGENT,
+        "x-postmark-server-token": TOKEN,
+    }
+    assert request.extensions["timeout"] == {"connect": 3.0, "read": 4.0, "write": 4.0, "pool": 3.0}
+
+
+def test_a_body_that_breaks_off_is_a_failure_and_its_connection_is_closed(monkeypatch):
+    closed = []
+
+    class BrokenBody(httpx.SyncByteStream):
+        def __iter__(self):
+            yield b'{"TotalCount": 0, '
+            raise httpx.ReadTimeout("the body stopped coming")
+
+        def close(self):
+            closed.append(True)
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=BrokenBody()))
+    the_shared_pool_on(monkeypatch, transport, direct=True)
+
+    with pytest.raises(PostmarkUnavailable, match="did not answer within"):
+        PostmarkClient(TOKEN, base_url=BASE_URL, retries=0).list_streams()
+    assert closed == [True]
 
 
 # --- Retries -----------------------------------------------------------------------------------
@@ -870,13 +944,15 @@ def test_djangos_error_report_shows_no_token(answer, rf):
     assert TOKEN not in report.get_traceback_html()
 
 
-def test_the_token_is_absent_from_every_log_line_including_httpx_debug(caplog):
+def test_the_token_is_absent_from_every_log_line_including_httpx_debug(caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "dashboard.postmark"):
         caplog.set_level(logging.DEBUG, logger=name)
     fake = FakePostmark(reply(200, example("get")))
+    the_shared_pool_on(monkeypatch, httpx.MockTransport(fake), direct=False)  # httpx.Client logs what it sends
 
-    client_for(fake).get_stream("broadcasts")
+    PostmarkClient(TOKEN, base_url=BASE_URL).get_stream("broadcasts")
+    client_for(fake).get_stream("broadcasts")  # sent straight to the transport
     for answer, _ in (failure.values for failure in LEAKY_FAILURES):
         raised_by(answer)
 
