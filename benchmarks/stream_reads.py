@@ -124,7 +124,7 @@ class SandboxLog:
             return self.calls
 
 
-def start_sandbox(tokens: list[str], cleanup: list) -> tuple[str, SandboxLog]:
+def start_sandbox(tokens: list[str], cleanup: list) -> tuple[str, SandboxLog, int]:
     command = [sys.executable, "manage.py", "sandbox", "--port", "0"]
     for token in tokens:
         command += ["--token", token]
@@ -136,7 +136,7 @@ def start_sandbox(tokens: list[str], cleanup: list) -> tuple[str, SandboxLog]:
     url = next((word for word in line.split() if word.startswith("http://")), None)
     if url is None:
         raise RuntimeError(f"The sandbox did not start: {line!r} {log.tail}")
-    return url, log
+    return url, log, process.pid
 
 
 def dockerfile_cmd() -> tuple[list[str], int]:
@@ -328,6 +328,7 @@ class Bench:
 
     sandbox_url: str
     calls: SandboxLog
+    sandbox_pid: int
     fresh: Gunicorn  # default STREAMS_FRESH_SECONDS
     stale: Gunicorn  # STREAMS_FRESH_SECONDS=0
     workers: int
@@ -369,6 +370,8 @@ class Samples:
     warm_statuses: list[int] = field(default_factory=list)
     throughput: dict[str, list[float]] = field(default_factory=dict)  # pages per second, by connection kind
     single_ms: list[float] = field(default_factory=list)  # one stale list page alone, for the model's bound
+    # CPU per page during the throughput part, by connection kind: milliseconds by part of the machine, per round
+    throughput_cpu: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
@@ -376,7 +379,7 @@ def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
     _, production_workers = dockerfile_cmd()
     workers = production_workers if redis_client is not None else 1
     tokens = [str(uuid.uuid4()) for _ in range(sum(sizes))]
-    sandbox_url, calls = start_sandbox(tokens, cleanup)
+    sandbox_url, calls, sandbox_pid = start_sandbox(tokens, cleanup)
     owner, teams = build(sizes, tokens, sandbox_url)
     cache_env = {"REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}"} if redis_client is not None else {}
     base_env = {**cache_env, "POSTMARK_API_URL": sandbox_url}
@@ -389,7 +392,7 @@ def start(args, sizes: list[int], redis_client, cleanup: list) -> Bench:
     server = teams[1].servers.get()
     cookies = {size: session_cookie(owner, team) for size, team in teams.items()}
     return Bench(
-        sandbox_url=sandbox_url, calls=calls, fresh=fresh, stale=stale, workers=workers,
+        sandbox_url=sandbox_url, calls=calls, sandbox_pid=sandbox_pid, fresh=fresh, stale=stale, workers=workers,
         redis=redis_client is not None, sizes=sizes, server=server,
         list_path=reverse("stream_list", args=[teams[1].slug, server.pk]),
         overview_paths={size: reverse("team_home", args=[team.slug]) for size, team in teams.items()},
@@ -488,6 +491,32 @@ def measure_concurrent(bench: Bench, samples: Samples) -> None:
         samples.burst_gaps.append([(later - earlier) * 1000 for earlier, later in zip(ends, ends[1:], strict=False)])
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every CPU of this machine has spent not idle (steal by the hypervisor included), from /proc/stat."""
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(bench: Bench) -> dict[str, float]:
+    """CPU seconds used so far by the stale gunicorn (its arbiter and workers), the sandbox, this client and the
+    whole machine."""
+    return {
+        "gunicorn": sum(map(process_cpu_seconds, [bench.stale.process.pid, *bench.stale.workers])),
+        "sandbox": process_cpu_seconds(bench.sandbox_pid),
+        "client": time.process_time(),
+        "machine": machine_busy_seconds(),
+    }
+
+
 def measure_throughput(bench: Bench, samples: Samples, seconds: float) -> None:
     """THROUGHPUT_CLIENTS clients, each asking for its own server's list page (every copy stale, so each page is a
     Postmark call) as fast as answers come, for `seconds`: once each on one kept-alive connection, once each with a
@@ -515,10 +544,13 @@ def measure_throughput(bench: Bench, samples: Samples, seconds: float) -> None:
         for thread in threads:
             thread.start()
         start_line.wait()
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_now(bench)
         for thread in threads:
             thread.join()
+        cpu_after = cpu_now(bench)
         samples.throughput.setdefault(kind, []).append(sum(done) / (time.monotonic() - started))
+        samples.throughput_cpu.setdefault(kind, []).append(
+            {part: (cpu_after[part] - cpu_before[part]) * 1000 / max(sum(done), 1) for part in cpu_after})
 
 
 def report(args, bench: Bench, samples: Samples) -> None:
@@ -590,6 +622,15 @@ def report(args, bench: Bench, samples: Samples) -> None:
         print(f"   the worker and thread model's bound: {slots} requests at once ({bench.workers} workers x 4 threads, "
               f"{THROUGHPUT_CLIENTS} clients) / {median(samples.single_ms):.1f} ms for one page alone = "
               f"{bound:.1f} pages/s; reached {kept / bound:.0%} with keep-alive, {fresh_each / bound:.0%} without")
+        for kind, label in (("keep-alive", "keep-alive"), ("new connection each", "new connections")):
+            cpu = {part: median([each[part] for each in samples.throughput_cpu[kind]])
+                   for part in samples.throughput_cpu[kind][0]}
+            other = max(cpu["machine"] - cpu["gunicorn"] - cpu["sandbox"] - cpu["client"], 0)
+            cap = os.cpu_count() * 1000 / cpu["machine"]
+            print(f"   CPU per page, {label}: gunicorn {cpu['gunicorn']:.1f} ms, the sandbox {cpu['sandbox']:.1f} ms, "
+                  f"this client {cpu['client']:.1f} ms, the rest {other:.1f} ms (Redis, the kernel, the hypervisor's "
+                  f"steal): {cpu['machine']:.1f} ms of this machine's {os.cpu_count()} CPUs a page, so at most "
+                  f"{cap:.0f} pages/s, {cap / bound:.0%} of the model's bound")
         rows.append(("throughput, keep-alive / new connections", f"{kept / fresh_each:.3f}", "0.90 to 1.10",
                      0.9 <= kept / fresh_each <= 1.1))
         rows.append(("throughput / the model's bound (lower way)", f"{min(kept, fresh_each) / bound:.0%}", ">= 80%",
