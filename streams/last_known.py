@@ -19,6 +19,7 @@ from functools import cached_property, wraps
 from typing import Any, TypeVar
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dashboard import after_response, audit
@@ -277,6 +278,24 @@ def take_lists(answers: list[tuple[Server, list[Stream], datetime]], *, now: dat
         for server, stream_id, entries in noticed:
             _record(server, stream_id, entries, now)
     return {server.pk: _copy_of(rows[server.pk], parsed.get(server.pk)) for server, _, _ in answers}
+
+
+@_after_what_was_put_off
+def take_unchanged_lists(answers: list[tuple[Server, list[Stream], datetime]], read_at: dict[Any, datetime], *,
+                         now: datetime) -> None:
+    """`take_lists` for lists that held exactly what each copy held when it was read (`read_at`: the copy's moment
+    then, by server primary key; see `Copy.holds`): only the moments change, in one UPDATE, not a transaction that
+    reads and rewrites every copy. A copy that changed since it was read (a write of ours, a get, another answer)
+    gets the whole of `take_lists` instead, which leaves alone the copies renewed here."""
+    if not answers:
+        return
+    unchanged = Q()
+    for server, _, _ in answers:
+        unchanged |= Q(server=server, fetched_at=read_at[server.pk])
+    renewed = StreamCopy.objects.filter(unchanged, our_writes={}).update(fetched_at=now)
+    if renewed < len(answers):
+        # A renewed copy's moment is now newer than the asking of its answer, which take_lists therefore skips.
+        take_lists(answers, now=now)
 
 
 def _merge(row: StreamCopy, answered: dict[str, dict], asked_at: datetime, now: datetime) -> list[tuple[str, list]]:

@@ -227,16 +227,17 @@ def _fetched_many(answers: list[_Answer],
         if later:
             moment = timezone.now()
             known.update({server.pk: Known(streams, moment) for server, streams, _ in later})
-            after_response.defer(partial(_take_in_later, later, moment))
+            read_at = {server.pk: copies[server.pk].fetched_at for server, _, _ in later}
+            after_response.defer(partial(_take_in_later, later, read_at, moment))
     finally:
         put_off = {server.pk for server, _, _ in later}
         cache.delete_many([_lock_key(server) for server, _, _ in answers if server.pk not in put_off])
     return known
 
 
-def _take_in_later(answers: list[_Answer], moment: datetime) -> None:
+def _take_in_later(answers: list[_Answer], read_at: dict[Any, datetime], moment: datetime) -> None:
     try:
-        last_known.take_lists(answers, now=moment)
+        last_known.take_unchanged_lists(answers, read_at, now=moment)
     finally:
         cache.delete_many([_lock_key(server) for server, _, _ in answers])
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.core.signals import request_finished
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dashboard import after_response
@@ -140,3 +141,60 @@ def test_a_stream_found_by_a_later_get_in_the_same_request_is_not_taken_for_a_de
     assert list(AuditEvent.objects.filter(action__startswith="stream.outside").values_list("action", flat=True)) == [
         "stream.outside.create"]
     assert "receipts" in [item["id"] for item in StreamCopy.objects.get(server=server_a).streams]
+
+
+def sql_of(queries) -> list[str]:
+    return [query["sql"].split()[0].upper() for query in queries]
+
+
+def test_an_unchanged_answer_is_written_down_as_one_update_of_the_copys_moment(server_a, postmark):
+    listings = []
+    response = in_a_request(lambda: listings.append(stream_list(server=server_a)))
+
+    with CaptureQueriesContext(connection) as queries:
+        response.close()
+
+    assert sql_of(queries.captured_queries) == ["UPDATE"], "no transaction reading and rewriting the copy"
+    assert copy_moment(server_a) == listings[0].as_of
+
+
+def test_unchanged_answers_for_several_servers_are_written_down_in_one_update(server_a, server_b, postmark):
+    stream_list(server=server_b)
+    age_the_copy(server_b)
+    response = in_a_request(lambda: services._known_for_each([server_a, server_b], refresh=False))
+
+    with CaptureQueriesContext(connection) as queries:
+        response.close()
+
+    assert sql_of(queries.captured_queries) == ["UPDATE"]
+    assert copy_moment(server_a) == copy_moment(server_b) > timezone.now() - timedelta(seconds=5)
+    assert cache.get(services._lock_key(server_a)) is None and cache.get(services._lock_key(server_b)) is None
+
+
+def test_a_write_of_ours_between_reading_the_copy_and_writing_the_answer_down_is_kept(server_a, postmark):
+    listings = []
+    response = in_a_request(lambda: listings.append(stream_list(server=server_a)))
+    # Another request changes the stream here, and notes its write in the copy, before this answer is written.
+    last_known.take_write(server_a, "newsletter", postmark.edit_stream("newsletter", name="Weekly digest"))
+
+    response.close()
+
+    copy = StreamCopy.objects.get(server=server_a)
+    assert {item["id"]: item["name"] for item in copy.streams}["newsletter"] == "Weekly digest"
+    assert copy.fetched_at == listings[0].as_of
+    assert not AuditEvent.objects.filter(action__startswith="stream.outside").exists()
+
+
+def test_a_change_a_later_get_found_is_not_undone_by_the_older_list_written_after_the_page(server_a, postmark):
+    response = in_a_request(lambda: stream_list(server=server_a))
+    # Renamed in Postmark's own pages after that list was answered; another request's get finds it.
+    postmark.edit_stream("newsletter", name="Weekly digest")
+    services.stream_get(server=server_a, stream_id="newsletter")
+
+    response.close()
+
+    copy = StreamCopy.objects.get(server=server_a)
+    assert {item["id"]: item["name"] for item in copy.streams}["newsletter"] == "Weekly digest"
+    edits = AuditEvent.objects.filter(action="stream.outside.edit")
+    assert [event.changes["name"] for event in edits] == [["Monthly newsletter", "Weekly digest"]], \
+        "one entry, for the rename: none taking it back"
