@@ -289,9 +289,13 @@ def take_unchanged_lists(answers: list[tuple[Server, list[Stream], datetime]], r
     gets the whole of `take_lists` instead, which leaves alone the copies renewed here."""
     if not answers:
         return
-    unchanged = Q()
+    by_moment: dict[datetime, list[Any]] = {}
     for server, _, _ in answers:
-        unchanged |= Q(server=server, fetched_at=read_at[server.pk])
+        by_moment.setdefault(read_at[server.pk], []).append(server.pk)
+    # One clause per moment, not per server: copies written down together (an overview's) share their moment.
+    unchanged = Q()
+    for moment, pks in by_moment.items():
+        unchanged |= Q(server__in=pks, fetched_at=moment)
     renewed = StreamCopy.objects.filter(unchanged, our_writes={}).update(fetched_at=now)
     if renewed < len(answers):
         # A renewed copy's moment is now newer than the asking of its answer, which take_lists therefore skips.

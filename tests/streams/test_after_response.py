@@ -198,3 +198,23 @@ def test_a_change_a_later_get_found_is_not_undone_by_the_older_list_written_afte
     edits = AuditEvent.objects.filter(action="stream.outside.edit")
     assert [event.changes["name"] for event in edits] == [["Monthly newsletter", "Weekly digest"]], \
         "one entry, for the rename: none taking it back"
+
+
+def test_of_two_servers_written_down_together_the_one_whose_copy_changed_gets_the_whole_take_in(
+    server_a, server_b, postmark
+):
+    stream_list(server=server_b)
+    age_the_copy(server_b)
+    known = []
+    response = in_a_request(lambda: known.append(services._known_for_each([server_a, server_b], refresh=False)))
+    last_known.take_write(server_a, "newsletter", postmark.edit_stream("newsletter", name="Weekly digest"))
+    b_streams = StreamCopy.objects.get(server=server_b).streams
+
+    response.close()
+
+    moment = known[0][server_a.pk].as_of
+    assert copy_moment(server_a) == copy_moment(server_b) == moment
+    assert {item["id"]: item["name"] for item in StreamCopy.objects.get(server=server_a).streams}["newsletter"] == \
+        "Weekly digest"
+    assert StreamCopy.objects.get(server=server_b).streams == b_streams
+    assert not AuditEvent.objects.filter(action__startswith="stream.outside").exists()
