@@ -41,6 +41,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 from django.urls import reverse  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from dashboard import audit  # noqa: E402
 from dashboard.models import Team, User  # noqa: E402
@@ -48,7 +49,7 @@ from dashboard.postmark import sandbox  # noqa: E402
 from dashboard.postmark.client import SANDBOX_URL, PostmarkClient  # noqa: E402
 from dashboard.services.servers import server_connect  # noqa: E402
 from dashboard.services.teams import team_create  # noqa: E402
-from streams import services  # noqa: E402
+from streams import last_known, services  # noqa: E402
 
 SEARCH = {"type": "broadcasts", "archived": "1", "q": "news", "sort": "created"}
 
@@ -174,6 +175,18 @@ def main() -> None:
                     lambda team=team: services.team_overview(team=team))
             measure("stream_list (copy stale)", args.rounds,
                     lambda server=server: services.stream_list(server=server))
+        # Postmark listing just what every copy holds: written down after the page, as one UPDATE of the moments,
+        # beside the whole take-in (read, merge, rewrite) that an answer with a change gets. One moment for every
+        # run, so each run finds the copies as it left them.
+        moment = timezone.now()
+        answers = [(each, copy.streams, moment) for each in team.servers.all()
+                   for copy in [last_known.load(each)]]
+        read_at = {each.pk: moment for each, _, _ in answers}
+        measure("write down unchanged answers (after the page)", args.rounds,
+                lambda answers=answers, read_at=read_at, moment=moment:
+                last_known.take_unchanged_lists(answers, read_at, now=moment))
+        measure("the whole take-in of the same answers", args.rounds,
+                lambda answers=answers, moment=moment: last_known.take_lists(answers, now=moment))
         print(" pages")
         slug, pk = team.slug, server.pk
         measure("team overview", args.rounds, page(client, reverse("team_home", args=[slug])))
