@@ -220,13 +220,18 @@ def test_a_message_that_arrives_with_a_new_page_is_put_into_the_live_region_afte
     """Screen readers read changes to a live region, not what a new page already holds: the toast that comes with
     the page after a redirect must be added to #toasts once the page has loaded."""
     page = open_page(editor)
+    # Whether the page had loaded when a toast was added: a flag DOMContentLoaded sets, since the observer is told
+    # of the parser's additions a moment later (as a microtask), when readyState may already have moved on, though
+    # always before DOMContentLoaded, which comes in a task of its own. This listener runs before the page's own.
     page.add_init_script("""
         window.__toastsAdded = [];
+        window.__contentLoaded = false;
+        document.addEventListener("DOMContentLoaded", function () { window.__contentLoaded = true; });
         new MutationObserver(function (changes) {
           changes.forEach(function (change) {
             change.addedNodes.forEach(function (node) {
               if (node.nodeType === 1 && node.matches("[data-toast]") && change.target.id === "toasts") {
-                window.__toastsAdded.push({text: node.textContent.trim(), loaded: document.readyState !== "loading"});
+                window.__toastsAdded.push({text: node.textContent.trim(), loaded: window.__contentLoaded});
               }
             });
           });
