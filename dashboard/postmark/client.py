@@ -470,14 +470,13 @@ class _Pool:
         client = httpx.Client(transport=transport, follow_redirects=False, cookies=_no_cookies(), **options)
         return cls(client, transport if straight else None)
 
+    @staticmethod
     def request(
-        self, method: str, url: str, params: dict[str, str] | None, content: bytes | None, headers: dict[str, str],
+        method: str, url: str, params: dict[str, str] | None, content: bytes | None, headers: dict[str, str],
         timeout: httpx.Timeout,
     ) -> httpx.Request:
-        if self.direct is None:
-            return self.client.build_request(
-                method, url, params=params, content=content, headers=headers, timeout=timeout
-            )
+        """The request as httpx.Client.build_request would make it (its cookie jar adds nothing), whichever way it
+        is then sent."""
         return httpx.Request(
             method, url, params=params, content=content, headers={**_CLIENT_HEADERS, **headers},
             extensions={"timeout": timeout.as_dict()},
